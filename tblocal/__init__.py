@@ -1,0 +1,1 @@
+"""tblocal: Tinybird's HTTP API on embedded ClickHouse (chDB)."""
