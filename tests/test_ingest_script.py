@@ -75,7 +75,9 @@ class Stub:
 def stub():
     state = Stub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Short poll interval: shutdown() waits for the next poll.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     state.host = f"http://127.0.0.1:{server.server_address[1]}"
     try:
