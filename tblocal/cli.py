@@ -1,0 +1,152 @@
+"""tblocal serve | tokens | load."""
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import ApiError
+from .project import ProjectError
+from .settings import Settings
+
+
+def _lock(data_dir: Path):
+    """Hold the data dir for this process: chDB must not open it twice."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "tblocal.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(
+            f"tblocal: {data_dir} is in use by another tblocal process; stop it, or use the HTTP API "
+            f"(scripts/ingest.py) to load data while it runs"
+        ) from None
+    return handle
+
+
+def _workspace(settings: Settings, rebuild_views: bool = False):
+    from .workspace import Workspace
+
+    try:
+        return Workspace(settings, rebuild_views=rebuild_views)
+    except ProjectError as e:
+        raise SystemExit(f"tblocal: {e}") from None
+
+
+def _progress(total: int, label: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=total < 4 * 1024 * 1024 or None)
+
+
+def load_fixtures(ws, folder: Path) -> None:
+    """Load folder/<datasource>.ndjson (or .csv) into each data source when the data dir is empty."""
+    if any(ws.row_counts().values()):
+        return
+    for name in ws.project.datasources:
+        for path in (folder / f"{name}.ndjson", folder / f"{name}.csv"):
+            if path.exists():
+                with _progress(path.stat().st_size, f"loading {path.name}") as bar:
+                    ok, bad = ws.load_file(path, name, progress=bar.update)
+                print(f"tblocal: loaded {path}: {ok} rows, {bad} quarantined", file=sys.stderr)
+
+
+def serve(args, settings: Settings) -> None:
+    """Run the HTTP API until interrupted; pending rows are written before exit."""
+    import uvicorn
+
+    from .server import create_app
+
+    lock = _lock(settings.data_dir)
+    ws = _workspace(settings, args.rebuild_views)
+    if args.load_fixtures:
+        load_fixtures(ws, Path(args.load_fixtures))
+    base = f"http://{settings.host}:{settings.port}"
+    first_pipe = next(iter(sorted(ws.project.endpoints)), None)
+    print(f"tblocal: serving {settings.project.resolve()} on {base}", file=sys.stderr)
+    print(f"tblocal: admin token: {ws.tokens.admin.token}", file=sys.stderr)
+    if first_pipe:
+        print(f'tblocal: try: curl "{base}/v0/pipes/{first_pipe}.json?token={ws.tokens.admin.token}"', file=sys.stderr)
+    sys.stderr.flush()
+    uvicorn.run(
+        create_app(ws),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    lock.close()
+
+
+def tokens(args, settings: Settings) -> None:
+    """Print every token with its scopes, as GET /v0/tokens answers."""
+    from .project import load_project
+    from .tokens import TokenStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        project = load_project(settings.project)
+    except ProjectError as e:
+        raise SystemExit(f"tblocal: {e}") from None
+    store = TokenStore(settings.data_dir / "tokens-tb.json", project, settings.admin_token)
+    print(json.dumps({"tokens": [g.as_json() for g in store.grants]}, indent=2))
+
+
+def load(args, settings: Settings) -> None:
+    """Append a local NDJSON or CSV file to a data source, offline."""
+    lock = _lock(settings.data_dir)
+    ws = _workspace(settings)
+    path = Path(args.file)
+    if not path.exists():
+        raise SystemExit(f"tblocal: {path}: no such file")
+    try:
+        with _progress(path.stat().st_size, f"loading {path.name}") as bar:
+            ok, bad = ws.load_file(path, args.datasource, progress=bar.update)
+    except ApiError as e:
+        raise SystemExit(f"tblocal: {e.message}") from None
+    print(json.dumps({"successful_rows": ok, "quarantined_rows": bad}))
+    lock.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line, with every setting as a flag."""
+    p = argparse.ArgumentParser(prog="tblocal", description="Tinybird's HTTP API on embedded ClickHouse (chDB)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--data-dir", help="chDB data, tokens and schema state (env TBLOCAL_DATA_DIR; default .tblocal)")
+        sp.add_argument("--project", help="folder with datasources/ and pipes/ (env TBLOCAL_PROJECT; default .)")
+
+    s = sub.add_parser("serve", help="serve the project's HTTP API")
+    common(s)
+    s.add_argument("--host", help="address to bind (env TBLOCAL_HOST; default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (env TBLOCAL_PORT; default 7181)")
+    s.add_argument("--load-fixtures", metavar="DIR", help="load DIR/<datasource>.ndjson when the data dir is empty")
+    s.add_argument("--rebuild-views", action="store_true", help="rebuild changed materialized views from their sources")
+    s.set_defaults(run=serve)
+    t = sub.add_parser("tokens", help="print the tokens and their scopes")
+    common(t)
+    t.set_defaults(run=tokens)
+    ld = sub.add_parser("load", help="append a local NDJSON or CSV file (server stopped)")
+    common(ld)
+    ld.add_argument("file")
+    ld.add_argument("--datasource", required=True)
+    ld.set_defaults(run=load)
+    return p
+
+
+def main(argv=None) -> None:
+    """Entry point of the tblocal command."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("TBLOCAL_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    overrides = {k: getattr(args, k, None) for k in ("host", "port", "data_dir", "project")}
+    settings = Settings.from_env(**overrides)
+    args.run(args, settings)
+
+
+if __name__ == "__main__":
+    main()

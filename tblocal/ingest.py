@@ -1,0 +1,414 @@
+"""Body -> decoded lines -> validated rows + quarantined rows, written by one group-commit writer.
+
+ClickHouse does every conversion: a batch is parsed with FORMAT JSONEachRow (or CSV) into a
+Memory table of Nullable columns. When a parse fails, the batch is split in halves until
+the bad lines are alone; they go to <name>_quarantine with ClickHouse's reason, and every
+good line still lands. Required columns and integer ranges are checked in SQL.
+"""
+
+import asyncio
+import gzip
+import json
+import re
+import threading
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .engine import Engine, EngineError, quote_ident, quote_string
+from .errors import BadRequest, TooLarge, TooManyRequests, Unavailable
+from .project import DataSource, Project, json_key
+
+EVENTS_DOCS = "https://www.tinybird.co/docs/api-reference/events-api"
+PARSE_SETTINGS = {
+    "input_format_skip_unknown_fields": 1,
+    "date_time_input_format": "best_effort",
+    "input_format_null_as_default": 0,
+    "input_format_json_read_objects_as_strings": 1,
+    "input_format_json_read_arrays_as_strings": 1,
+    "input_format_csv_empty_as_default": 0,
+    "input_format_allow_errors_num": 0,
+    "input_format_parallel_parsing": 0,
+}
+_INT = re.compile(r"^(U?Int(8|16|32|64|128|256))$")
+_NO_NULLABLE = re.compile(r"^(Array|Map|Tuple|Nested|AggregateFunction|SimpleAggregateFunction|Nullable|Variant|Dynamic|JSON|Object)\b")
+_ARRAY_LINE = re.compile(rb"(?:^|\n)[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+_KEY_IN_ERROR = re.compile(r"while reading the value of key ([^)\s]+)\)|column ([\w.]+)")
+
+
+# ---------------------------------------------------------------- request bodies
+
+def read_limited(chunks, limit: int) -> bytes:
+    """Join an iterable of byte chunks, raising 413 past limit bytes."""
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", EVENTS_DOCS)
+        out.append(chunk)
+    return b"".join(out)
+
+
+def gunzip_limited(body: bytes, limit: int) -> bytes:
+    """Decompress gzip as a stream, stopping with 413 as soon as the output passes limit."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out, size, data = [], 0, body
+    try:
+        while data:
+            piece = d.decompress(data, 1024 * 1024)
+            size += len(piece)
+            if size > limit:
+                raise TooLarge(f"The decompressed body is larger than the {limit // (1024 * 1024)} MB limit", EVENTS_DOCS)
+            out.append(piece)
+            data = d.unconsumed_tail
+            if d.eof:
+                break
+        if not d.eof:
+            raise BadRequest("The gzip body is truncated", EVENTS_DOCS)
+    except zlib.error as e:
+        raise BadRequest(f"The body is not valid gzip: {e}", EVENTS_DOCS) from None
+    return b"".join(out)
+
+
+def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
+    """The request body after Content-Encoding, within limit bytes."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        return gunzip_limited(body, limit)
+    raise BadRequest(f"Unsupported Content-Encoding '{content_encoding[:40]}': use gzip or none", EVENTS_DOCS)
+
+
+def count_lines(body: bytes) -> int:
+    """Non-blank lines in an NDJSON body."""
+    return sum(1 for line in body.split(b"\n") if line.strip())
+
+
+# ---------------------------------------------------------------- the writer (runs in one thread)
+
+@dataclass
+class Outcome:
+    successful_rows: int = 0
+    quarantined_rows: int = 0
+
+
+@dataclass
+class Request:
+    """One client's body waiting to be written."""
+
+    body: bytes
+    fmt: str = "JSONEachRow"
+    import_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    outcome: Outcome = field(default_factory=Outcome)
+
+
+@dataclass
+class _Column:
+    name: str  # target column
+    key: str  # JSON key / staging column
+    type: str
+    stage_type: str
+    default: str | None  # DEFAULT expression, None when required
+    nullable: bool
+
+
+def _columns(ds: DataSource) -> list[_Column]:
+    cols = []
+    for c in ds.columns:
+        default = (c.get("default_value") or "").strip()
+        if default.upper().startswith(("MATERIALIZED", "ALIAS", "EPHEMERAL")):
+            continue
+        kind = c["type"]
+        base = re.sub(r"^LowCardinality\((.*)\)$", r"\1", kind)
+        nullable = bool(c.get("nullable")) or kind.startswith("Nullable(")
+        if nullable and not kind.startswith("Nullable("):
+            kind = f"Nullable({kind})"
+        if _INT.match(base):
+            stage = "Nullable(Int256)" if base in ("UInt128", "UInt256", "Int256") else "Nullable(Int128)"
+        elif _NO_NULLABLE.match(base):
+            stage = base
+        else:
+            stage = f"Nullable({base})"
+        expr = default[len("DEFAULT"):].strip() if default.upper().startswith("DEFAULT") else None
+        if expr is None and (nullable or _NO_NULLABLE.match(base)):
+            expr = "NULL" if nullable else None
+        cols.append(_Column(c["name"], json_key(c), kind, stage, expr, nullable))
+    return cols
+
+
+class Writer:
+    """Writes batches of requests into one data source. Not thread-safe: one writer thread only."""
+
+    def __init__(self, engine: Engine, database: str, ds: DataSource):
+        self.engine, self.db, self.ds = engine, database, ds
+        self.cols = _columns(ds)
+        internal = f"{database}__internal"
+        self.parse_table = f"{internal}.{quote_ident('parse_' + ds.name)}"
+        self.stage_table = f"{internal}.{quote_ident('stage_' + ds.name)}"
+        engine.execute(f"CREATE DATABASE IF NOT EXISTS {internal} ENGINE = Memory")
+        defs = ", ".join(f"{quote_ident(c.key)} {c.stage_type}" for c in self.cols)
+        for table, extra in ((self.parse_table, ""), (self.stage_table, ", __tag UInt32")):
+            engine.execute(f"DROP TABLE IF EXISTS {table}")
+            engine.execute(f"CREATE TABLE {table} ({defs}{extra}) ENGINE = Memory")
+
+    # -- parsing into the stage, splitting out the lines ClickHouse rejects
+
+    def _parse(self, data: bytes, fmt: str) -> int:
+        self.engine.execute(f"TRUNCATE TABLE {self.parse_table}")
+        keys = ", ".join(quote_ident(c.key) for c in self.cols)
+        header = f"INSERT INTO {self.parse_table} ({keys}) SETTINGS " + ", ".join(
+            f"{k} = {v if isinstance(v, int) else quote_string(v)}" for k, v in PARSE_SETTINGS.items()
+        )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EngineError(0, "invalid UTF-8") from None
+        self.engine.execute(f"{header} FORMAT {fmt}\n{text}\n")
+        return int(self.engine.scalar(f"SELECT count() FROM {self.parse_table}"))
+
+    def _move(self, tag_sql: str) -> None:
+        cols = ", ".join(quote_ident(c.key) for c in self.cols)
+        self.engine.execute(
+            f"INSERT INTO {self.stage_table} ({cols}, __tag) SELECT {cols}, {tag_sql} FROM {self.parse_table}",
+            {"max_threads": 1},
+        )
+
+    def _stage_lines(self, lines: list[bytes], fmt: str, tag: int, bad: list, header: bytes = b"") -> None:
+        """Stage lines under tag; lines that fail alone are appended to bad with their reason."""
+        if not lines:
+            return
+        try:
+            if len(lines) == 1 and fmt == "JSONEachRow" and not lines[0].lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"):
+                raise EngineError(0, "the line is not a JSON object")
+            self._parse(header + b"\n".join(lines), fmt)
+            self._move(str(tag))
+        except EngineError as e:
+            if len(lines) == 1:
+                bad.append((tag, lines[0], e.message))
+                return
+            mid = len(lines) // 2
+            self._stage_lines(lines[:mid], fmt, tag, bad, header)
+            self._stage_lines(lines[mid:], fmt, tag, bad, header)
+
+    def _stage(self, requests: list[Request]) -> list:
+        """Parse every request into the stage with __tag = its index; returns the lines ClickHouse refused."""
+        bad: list = []
+        simple = [i for i, r in enumerate(requests) if r.fmt == "JSONEachRow" and _one_object_line(r.body)]
+        if len(simple) > 1:
+            try:
+                n = self._parse(b"\n".join(requests[i].body.strip() for i in simple), "JSONEachRow")
+                if n == len(simple):
+                    tags = "[" + ",".join(map(str, simple)) + "]"
+                    self._move(f"{tags}[rowNumberInAllBlocks() + 1]")
+                    simple_done = set(simple)
+                else:
+                    simple_done = set()
+            except EngineError:
+                simple_done = set()
+        else:
+            simple_done = set()
+        for i, r in enumerate(requests):
+            if i in simple_done:
+                continue
+            header = b""
+            body = r.body[3:] if r.body.startswith(b"\xef\xbb\xbf") else r.body
+            if r.fmt.startswith("CSV"):
+                lines = [ln for ln in body.split(b"\n") if ln.strip()]
+                if lines and _is_csv_header(lines[0], self.ds):
+                    header, lines = lines[0] + b"\n", lines[1:]
+                self._stage_lines(lines, "CSVWithNames" if header else "CSV", i, bad, header)
+                continue
+            if not _ARRAY_LINE.search(body):
+                try:
+                    self._parse(body, "JSONEachRow")
+                    self._move(str(i))
+                    continue
+                except EngineError:
+                    pass
+            lines = [ln.rstrip(b"\r") for ln in body.split(b"\n") if ln.strip()]
+            self._stage_lines(lines, "JSONEachRow", i, bad)
+        return bad
+
+    # -- from the stage to the data source and its quarantine
+
+    def _checks(self) -> tuple[str, str]:
+        names, messages = [], []
+        for c in self.cols:
+            k = quote_ident(c.key)
+            if c.default is None and c.stage_type.startswith("Nullable("):
+                names.append(f"if(isNull({k}), {quote_string(c.name)}, '')")
+                messages.append(f"if(isNull({k}), {quote_string(f'Column {c.name!r} is required and missing or null')}, '')")
+            if c.stage_type.startswith("Nullable(Int") and not c.type.startswith("Nullable(Int"):
+                base = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", c.type)
+                bad = f"(isNotNull({k}) AND isNull(accurateCastOrNull({k}, {quote_string(base)})))"
+                names.append(f"if({bad}, {quote_string(c.name)}, '')")
+                messages.append(
+                    f"if({bad}, concat('Value ', toString({k}), ' of column {c.name} is out of range for {base}'), '')"
+                )
+        if not names:
+            return "[]", "[]"
+        return (f"arrayFilter(x -> x != '', [{', '.join(names)}])", f"arrayFilter(x -> x != '', [{', '.join(messages)}])")
+
+    def _value(self, c: _Column) -> str:
+        k = quote_ident(c.key)
+        if c.default is not None and c.stage_type.startswith("Nullable("):
+            return f"CAST(ifNull({k}, {c.default}) AS {c.type})"
+        if c.stage_type.startswith("Nullable(") and not c.nullable:
+            return f"CAST(assumeNotNull({k}) AS {c.type})"
+        return f"CAST({k} AS {c.type})"
+
+    def commit(self, requests: list[Request]) -> None:
+        """Write requests: good rows to the data source, the rest to its quarantine; fill each outcome."""
+        self.engine.execute(f"TRUNCATE TABLE {self.stage_table}")
+        bad = self._stage(requests)
+        err_cols, err_msgs = self._checks()
+        target = f"{self.db}.{quote_ident(self.ds.name)}"
+        quarantine = f"{self.db}.{quote_ident(self.ds.name + '_quarantine')}"
+        names = ", ".join(quote_ident(c.name) for c in self.cols)
+        values = ", ".join(self._value(c) for c in self.cols)
+        ids = "[" + ", ".join(quote_string(r.import_id) for r in requests) + "]"
+        with_errors = f"SELECT *, {err_cols} AS __err_cols, {err_msgs} AS __errs FROM {self.stage_table}"
+        self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM ({with_errors}) WHERE empty(__err_cols)")
+        q_values = ", ".join(f"toString({quote_ident(c.key)})" for c in self.cols)
+        self.engine.execute(
+            f"INSERT INTO {quarantine} ({names}, c__error_column, c__error, c__import_id) "
+            f"SELECT {q_values}, __err_cols, __errs, {ids}[__tag + 1] FROM ({with_errors}) WHERE notEmpty(__err_cols)"
+        )
+        for row in self.engine.rows(
+            f"SELECT __tag, count() AS n, countIf(notEmpty(__err_cols)) AS q FROM ({with_errors}) GROUP BY __tag"
+        ):
+            outcome = requests[int(row["__tag"])].outcome
+            outcome.quarantined_rows += int(row["q"])
+            outcome.successful_rows += int(row["n"]) - int(row["q"])
+        if bad:
+            self._quarantine_lines(quarantine, requests, bad)
+        self.engine.execute(f"TRUNCATE TABLE {self.stage_table}")
+
+    def _quarantine_lines(self, quarantine: str, requests: list[Request], bad: list) -> None:
+        rows = []
+        for tag, line, reason in bad:
+            requests[tag].outcome.quarantined_rows += 1
+            rows.append(json.dumps(self._quarantine_row(line, reason, requests[tag].import_id)))
+        self.engine.execute(
+            f"INSERT INTO {quarantine} SETTINGS input_format_skip_unknown_fields = 1 FORMAT JSONEachRow\n" + "\n".join(rows)
+        )
+
+    def _quarantine_row(self, line: bytes, reason: str, import_id: str) -> dict:
+        text = line.decode("utf-8", errors="replace")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        row: dict = {}
+        if isinstance(obj, dict):
+            for c in self.cols:
+                if c.key in obj and obj[c.key] is not None:
+                    v = obj[c.key]
+                    row[c.name] = v if isinstance(v, str) else json.dumps(v)
+        m = _KEY_IN_ERROR.search(reason)
+        column = next((g for g in (m.groups() if m else ()) if g), "")
+        column = next((c.name for c in self.cols if c.key == column.strip("`")), "")
+        if not isinstance(obj, dict):
+            reason = f"{reason}: {text[:1000]}" if "JSON object" in reason or obj is None else "the line is not a JSON object: " + text[:1000]
+        row.update(c__error_column=[column] if column else [], c__error=[reason], c__import_id=import_id)
+        return row
+
+
+def _one_object_line(body: bytes) -> bool:
+    stripped = body.strip()
+    return stripped.startswith(b"{") and stripped.endswith(b"}") and b"\n" not in stripped and b"}{" not in stripped.replace(b" ", b"")
+
+
+def _is_csv_header(line: bytes, ds: DataSource) -> bool:
+    first = line.decode("utf-8", errors="replace").split(",")[0].strip().strip('"')
+    return first == ds.columns[0]["name"]
+
+
+# ---------------------------------------------------------------- the group commit (asyncio side)
+
+@dataclass
+class _Pending:
+    request: Request
+    done: asyncio.Future | None
+
+
+class Ingestor:
+    """Accepts bodies from many requests and writes them in large batches from one thread.
+
+    A wait=true request is answered after its batch's INSERTs returned (the rows are on
+    disk and queryable); wait=false requests are answered at once and written within
+    flush_interval, or at shutdown.
+    """
+
+    def __init__(self, engine: Engine, project: Project, database: str, max_queue_bytes: int, batch_bytes: int = 32 * 1024 * 1024):
+        self.writers = {name: Writer(engine, database, ds) for name, ds in project.datasources.items()}
+        self.max_queue_bytes, self.batch_bytes = max_queue_bytes, batch_bytes
+        self.queues: dict[str, list[_Pending]] = {name: [] for name in self.writers}
+        self.queued_bytes = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-writer")
+        self._lock = threading.Lock()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def write_now(self, datasource: str, requests: list[Request]) -> None:
+        """Write synchronously, bypassing the queue (loading files, tests)."""
+        with self._lock:
+            self.writers[datasource].commit(requests)
+
+    async def start(self) -> None:
+        """Start the background writer loop."""
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def submit(self, datasource: str, request: Request, wait: bool) -> Outcome | None:
+        """Queue a body; with wait, return its outcome once written."""
+        if self._closing or self._task is None:
+            raise Unavailable("The server is shutting down", EVENTS_DOCS)
+        if self.queued_bytes + len(request.body) > self.max_queue_bytes:
+            raise TooManyRequests("Too many rows waiting to be written; retry shortly", EVENTS_DOCS)
+        done = asyncio.get_running_loop().create_future() if wait else None
+        self.queues[datasource].append(_Pending(request, done))
+        self.queued_bytes += len(request.body)
+        self._wakeup.set()
+        return await done if done else None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while any(self.queues.values()):
+                for name, queue in self.queues.items():
+                    if not queue:
+                        continue
+                    batch, size = [], 0
+                    while queue and (not batch or size + len(queue[0].request.body) <= self.batch_bytes):
+                        batch.append(queue.pop(0))
+                        size += len(batch[-1].request.body)
+                    try:
+                        await loop.run_in_executor(self._thread, self.write_now, name, [p.request for p in batch])
+                        error = None
+                    except Exception as e:  # a failed write must fail its waiters, never hang them
+                        error = e
+                    finally:
+                        self.queued_bytes -= size
+                    for p in batch:
+                        if p.done is None or p.done.done():
+                            continue
+                        if error is None:
+                            p.done.set_result(p.request.outcome)
+                        else:
+                            p.done.set_exception(error)
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Write everything still queued, then stop the writer."""
+        self._closing = True
+        if self._task is not None:
+            self._wakeup.set()
+            await self._task
+        self._thread.shutdown(wait=True)

@@ -1,0 +1,143 @@
+"""Pipe + params -> one SQL: nodes rendered with tinybird.sql_template, references resolved by sql_toolset."""
+
+from functools import lru_cache
+
+from tinybird.sql_template import (
+    SQLTemplateCustomError,
+    SQLTemplateException,
+    get_template_and_variables,
+    get_var_names_and_types,
+    render_sql_template,
+    type_fns,
+)
+from tinybird.sql_toolset import MissingResource, replace_tables
+
+from . import sandbox
+from .errors import ApiError, BadRequest, NotFound
+from .project import Node, Pipe, Project
+
+TEMPLATE_DOCS = "https://www.tinybird.co/docs/cli/advanced-templates"
+# Query-string keys that configure the request, never template variables.
+RESERVED_PARAMS = {"token", "q", "output_format_json_quote_64bit_integers", "pipeline", "from", "format"}
+
+
+@lru_cache(maxsize=1024)
+def node_variables(template: str, name: str) -> tuple:
+    """The template variables of a node: name, type, default, description, enum..."""
+    t, _, _ = get_template_and_variables(template, name)
+    return tuple(get_var_names_and_types(t))
+
+
+def pipe_parameters(pipe: Pipe) -> list[dict]:
+    """Every parameter of a pipe's endpoint path, merged by name (first declaration with a type wins)."""
+    merged: dict[str, dict] = {}
+    for node in pipe.nodes:
+        if node.type == "materialized" or not node.is_template:
+            continue
+        for var in node_variables(node.template, node.name):
+            seen = merged.setdefault(var["name"], {"name": var["name"]})
+            for key, value in var.items():
+                if value is not None and key not in seen:
+                    seen[key] = value
+                elif key == "default" and seen.get("default") is None:
+                    seen["default"] = value
+    return list(merged.values())
+
+
+def validate_params(pipe: Pipe, params: dict[str, str]) -> None:
+    """400 naming the parameter when a given value does not parse as its declared type."""
+    for var in pipe_parameters(pipe):
+        name, kind = var["name"], var.get("type")
+        if name not in params or kind not in type_fns or kind in ("String", "Array"):
+            continue
+        try:
+            type_fns[kind](params[name])
+        except (SQLTemplateException, ValueError, TypeError):
+            value = str(params[name])[:100]
+            raise BadRequest(
+                f"[Error] Invalid value for parameter '{name}': '{value}' is not a valid {kind}", TEMPLATE_DOCS
+            ) from None
+
+
+class Renderer:
+    """Renders a project's pipes into SQL over one ClickHouse database."""
+
+    def __init__(self, project: Project, database: str):
+        self.project = project
+        self.database = database
+
+    @property
+    def allowed_tables(self) -> set[str]:
+        """Table names client SQL may reach after rewriting: data sources and their quarantines."""
+        names = set(self.project.datasources)
+        return names | {f"{n}_quarantine" for n in names}
+
+    def pipe(self, name: str) -> Pipe:
+        """The endpoint pipe called name, or 404."""
+        pipe = self.project.pipes.get(name)
+        if pipe is None or pipe.endpoint is None:
+            raise NotFound(f"The pipe '{name}' does not exist", "https://www.tinybird.co/docs/api-reference/pipe-api")
+        return pipe
+
+    def endpoint_sql(self, pipe: Pipe, params: dict, _depth: int = 0) -> str:
+        """The endpoint node of pipe, rendered with params and with every reference resolved."""
+        validate_params(pipe, params)
+        return self.node_sql(pipe, pipe.endpoint, params, _depth)
+
+    def node_sql(self, pipe: Pipe, target: Node, params: dict, _depth: int = 0) -> str:
+        """target rendered with params, earlier nodes inlined and data sources qualified."""
+        rendered: dict[str, str] = {}
+        for node in pipe.nodes:
+            rendered[node.name] = self.render(node, params)
+            if node is target:
+                break
+        nodes = {n: f"({sql})" for n, sql in rendered.items() if n != target.name}
+        return self.resolve(rendered[target.name], nodes, params, _depth)
+
+    def render(self, node: Node, params: dict) -> str:
+        """One node's SQL with its template evaluated; template errors become 400."""
+        if not node.is_template:
+            return node.sql
+        variables = {k: v for k, v in params.items() if k not in RESERVED_PARAMS}
+        try:
+            sql, _, _ = render_sql_template(node.template, variables, name=node.name)
+        except SQLTemplateCustomError as e:
+            raise _template_error(e, getattr(e, "code", 400)) from None
+        except (SQLTemplateException, ValueError, TypeError, SyntaxError, NameError, AttributeError) as e:
+            raise _template_error(e, 400) from None
+        return sql
+
+    def resolve(self, sql: str, extra: dict[str, str], params: dict, _depth: int = 0) -> str:
+        """Rewrite table names: nodes and pipes become subqueries, data sources database.table."""
+        replacements: dict = {("", name): ("", sub) for name, sub in extra.items()}
+        for name in self.allowed_tables:
+            replacements.setdefault(("", name), (self.database, name))
+        referenced = {t for _, t, _ in sandbox.used_tables(sql)}
+        for name in referenced & set(self.project.endpoints) - set(extra):
+            if _depth > 8:
+                raise BadRequest("[Error] Pipes reference each other too deeply")
+            other = self.project.pipes[name]
+            replacements[("", name)] = ("", f"({self.endpoint_sql(other, params, _depth + 1)})")
+        try:
+            out = replace_tables(sql, replacements, default_database="")
+        except MissingResource as e:
+            raise NotFound(f"[Error] {e.msg}") from None
+        except ApiError:
+            raise
+        except ValueError as e:
+            raise BadRequest(f"[Error] {sandbox._clean(e)}") from None
+        sandbox.check(out, self.database, self.allowed_tables)
+        return out
+
+
+def _template_error(e: Exception, code) -> ApiError:
+    err = BadRequest(str(e), TEMPLATE_DOCS)
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        code = 400
+    err.status = code if 400 <= code < 500 else 400
+    custom = getattr(e, "err", None)
+    if isinstance(custom, dict):  # custom_error({...}) answers with that object as the body, as on Tinybird
+        err.body = lambda: custom
+    return err

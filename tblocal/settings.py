@@ -1,0 +1,44 @@
+"""Settings as data: each has a name, an environment variable, a default and help text."""
+
+import os
+from dataclasses import dataclass, fields, field
+from pathlib import Path
+
+
+def _setting(default, env: str, help: str):
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything tblocal can be told, with the environment variable that sets it."""
+
+    host: str = _setting("127.0.0.1", "TBLOCAL_HOST", "address to bind")
+    port: int = _setting(7181, "TBLOCAL_PORT", "port to bind (Tinybird Local's)")
+    data_dir: Path = _setting(Path(".tblocal"), "TBLOCAL_DATA_DIR", "chDB data, tokens and schema state")
+    project: Path = _setting(Path("."), "TBLOCAL_PROJECT", "folder with datasources/ and pipes/")
+    admin_token: str = _setting("", "TB_TOKEN", "admin token; made once and kept in the data dir when empty")
+    max_body_bytes: int = _setting(10 * 1024 * 1024, "TBLOCAL_MAX_BODY_BYTES", "largest request body, after gunzip")
+    query_timeout_s: float = _setting(10.0, "TBLOCAL_QUERY_TIMEOUT", "seconds a query may run before 408")
+    query_memory_bytes: int = _setting(4 * 1024**3, "TBLOCAL_QUERY_MEMORY", "memory a query may use before 400")
+    max_result_rows: int = _setting(1_000_000, "TBLOCAL_MAX_RESULT_ROWS", "rows a query may return")
+    max_concurrent_queries: int = _setting(64, "TBLOCAL_MAX_CONCURRENT_QUERIES", "queries in flight before 429")
+    ingest_queue_bytes: int = _setting(256 * 1024 * 1024, "TBLOCAL_INGEST_QUEUE_BYTES", "unflushed bytes before 429")
+    flush_interval_s: float = _setting(1.0, "TBLOCAL_FLUSH_INTERVAL", "longest wait before wait=false rows are written")
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Build settings from the environment, then explicit overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw not in (None, ""):
+                values[f.name] = _convert(f.type, raw)
+        values.update({k: _convert(cls.__dataclass_fields__[k].type, v) for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(kind, raw):
+    kind = {"int": int, "float": float, "str": str, "Path": Path}.get(kind, kind) if isinstance(kind, str) else kind
+    return kind(raw)

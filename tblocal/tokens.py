@@ -1,0 +1,90 @@
+"""Token store: the admin token and one token per datafile TOKEN line, kept in the data dir."""
+
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .project import Project
+
+ADMIN = "ADMIN"
+
+
+@dataclass(frozen=True)
+class Grant:
+    name: str
+    token: str
+    scopes: tuple[str, ...]  # Tinybird scope names: ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:<ds>...
+
+    def can(self, scope: str) -> bool:
+        """Whether this token has scope, or is admin."""
+        return ADMIN in self.scopes or scope in self.scopes
+
+    def as_json(self) -> dict:
+        """The token as GET /v0/tokens lists it."""
+        return {
+            "name": self.name,
+            "token": self.token,
+            "scopes": [_scope_json(s) for s in self.scopes],
+        }
+
+
+def _scope_json(scope: str) -> dict:
+    if scope == ADMIN:
+        return {"type": ADMIN}
+    kind, permission, resource = scope.split(":", 2)
+    return {"type": f"{kind}:{permission}", "resource": resource}
+
+
+def _new_token() -> str:
+    return "p." + secrets.token_urlsafe(32)
+
+
+class TokenStore:
+    """Tokens survive restarts: values are kept in tokens.json; scopes always come from the datafiles."""
+
+    def __init__(self, path: Path, project: Project, admin_token: str = ""):
+        self.path = Path(path)
+        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        values: dict[str, str] = saved.get("values", {})
+        admin = admin_token or values.get("admin token") or _new_token()
+        values["admin token"] = admin
+        scopes: dict[str, list[str]] = {}
+        for t in project.tokens:
+            scopes.setdefault(t.name, [])
+            if t.scope not in scopes[t.name]:
+                scopes[t.name].append(t.scope)
+        for name in scopes:
+            values.setdefault(name, _new_token())
+        self.grants = [Grant("admin token", admin, (ADMIN,))]
+        self.grants += [Grant(name, values[name], tuple(s)) for name, s in scopes.items()]
+        if values != saved.get("values"):
+            self._save(values)
+
+    def _save(self, values: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"values": values}, f, indent=1)
+        tmp.replace(self.path)
+
+    @property
+    def admin(self) -> Grant:
+        """The workspace admin token."""
+        return self.grants[0]
+
+    def find(self, token: str | None) -> Grant | None:
+        """The grant whose value equals token, compared in constant time."""
+        if not token:
+            return None
+        found = None
+        for grant in self.grants:  # check every grant so timing does not reveal which one matched
+            if hmac.compare_digest(grant.token.encode(), token.encode()):
+                found = grant
+        return found
+
+    def by_name(self, name: str) -> Grant | None:
+        """The grant called name (datafile TOKEN name, or 'admin token')."""
+        return next((g for g in self.grants if g.name == name), None)

@@ -1,0 +1,135 @@
+"""A workspace: one project served from one chDB database, with its tokens and its writer."""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sandbox
+from .ddl import Schema
+from .engine import Engine, EngineError
+from .errors import ApiError, BadRequest, Forbidden, NotFound, TooManyRequests
+from .formats import output_settings
+from .ingest import Ingestor, Request
+from .pipes import Renderer
+from .project import Project, load_project
+from .settings import Settings
+from .tokens import Grant, TokenStore
+
+
+@dataclass
+class Answer:
+    body: bytes
+    content_type: str
+
+
+class Workspace:
+    """Everything a request needs: the project, the engine, tokens and the ingestor."""
+
+    def __init__(self, settings: Settings, project: Project | None = None, database: str = "tb", rebuild_views: bool = False):
+        self.settings = settings
+        self.project = project or load_project(settings.project)
+        self.database = database
+        data_dir = Path(settings.data_dir)
+        self.engine = Engine.open(data_dir / "chdb")
+        self.renderer = Renderer(self.project, database)
+        Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
+        self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token)
+        self.ingestor = Ingestor(self.engine, self.project, database, settings.ingest_queue_bytes)
+        self.in_flight = 0
+
+    # -- reads
+
+    def _limits(self) -> dict:
+        s = self.settings
+        return {
+            "readonly": 2,
+            "max_execution_time": s.query_timeout_s,
+            "max_memory_usage": s.query_memory_bytes,
+            "max_result_rows": s.max_result_rows,
+            "result_overflow_mode": "throw",
+        }
+
+    async def run(self, sql: str, fmt: str, params: dict) -> bytes:
+        """Run a checked SELECT off the event loop, bounded in time, memory, rows and concurrency."""
+        if self.in_flight >= self.settings.max_concurrent_queries:
+            raise TooManyRequests("Too many concurrent queries; retry shortly")
+        self.in_flight += 1
+        try:
+            settings = {**self._limits(), **output_settings(params)}
+            result = await asyncio.to_thread(self.engine.query, sql, fmt, settings)
+        except EngineError as e:
+            raise e.to_api_error() from None
+        finally:
+            self.in_flight -= 1
+        return result.data
+
+    def pipe_sql(self, grant: Grant, name: str, params: dict) -> str:
+        """The SQL of an endpoint for this token, with q applied over it when given."""
+        pipe = self.renderer.pipe(name)
+        if not grant.can(f"PIPES:READ:{name}"):
+            raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
+        sql = self.renderer.endpoint_sql(pipe, params)
+        q = params.get("q")
+        if q:
+            q, _ = sandbox.split_format(q)
+            return self.renderer.resolve(q, {"_": f"({sql})", name: f"({sql})"}, params)
+        return sql
+
+    def sql(self, grant: Grant, q: str, params: dict) -> tuple[str, str | None]:
+        """Client SQL over data sources and pipes, rewritten and checked; returns (sql, FORMAT or None)."""
+        q, fmt = sandbox.split_format(q)
+        if not q:
+            raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
+        for db, table, _ in sandbox.used_tables(q):
+            if db or not table:
+                continue
+            base = table[: -len("_quarantine")] if table.endswith("_quarantine") else table
+            if table in self.project.pipes:
+                scope = f"PIPES:READ:{table}"
+            elif base in self.project.datasources:
+                scope = f"DATASOURCES:READ:{base}"
+            else:
+                raise NotFound(f"[Error] Resource '{table}' not found", sandbox.QUERY_API_DOCS)
+            if not grant.can(scope):
+                raise Forbidden(f"The token you have provided doesn't have access to '{table}'", sandbox.QUERY_API_DOCS)
+        return self.renderer.resolve(q, {}, params), fmt
+
+    # -- writes
+
+    def datasource(self, name: str | None, grant: Grant):
+        """The data source a write names, checking the token's APPEND scope."""
+        if not name:
+            raise BadRequest("The 'name' parameter is required", "https://www.tinybird.co/docs/api-reference/events-api")
+        if not grant.can(f"DATASOURCES:APPEND:{name}"):
+            raise Forbidden(f"The token you have provided doesn't have access to append to '{name}'")
+        if name not in self.project.datasources:
+            raise NotFound(f"Data Source '{name}' not found", "https://www.tinybird.co/docs/api-reference/datasource-api")
+        return self.project.datasources[name]
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows in each data source."""
+        names = ", ".join(f"'{n}'" for n in self.project.datasources)
+        rows = self.engine.rows(
+            f"SELECT name, total_rows FROM system.tables WHERE database = '{self.database}' AND name IN ({names})"
+        ) if names else []
+        return {r["name"]: int(r["total_rows"] or 0) for r in rows}
+
+    def load_file(self, path: Path, datasource: str, chunk_bytes: int = 8 * 1024 * 1024, progress=None) -> tuple[int, int]:
+        """Append an NDJSON or CSV file in chunks cut at line ends; returns (successful, quarantined)."""
+        if datasource not in self.project.datasources:
+            raise NotFound(f"Data Source '{datasource}' not found")
+        fmt = "CSV" if str(path).endswith(".csv") else "JSONEachRow"
+        ok = bad = 0
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(chunk_bytes)
+                if not chunk:
+                    break
+                chunk += f.readline()
+                request = Request(chunk, fmt)
+                self.ingestor.write_now(datasource, [request])
+                ok += request.outcome.successful_rows
+                bad += request.outcome.quarantined_rows
+                if progress:
+                    progress(len(chunk))
+        return ok, bad
