@@ -1,0 +1,30 @@
+"""Shared fixtures: real tblocal servers on loopback, and the regression target."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from server_process import ROOT, ServerProcess
+
+TEST_PROJECT = ROOT / "tests" / "project"
+
+
+@pytest.fixture(scope="session")
+def project_server(tmp_path_factory):
+    """tblocal serving the runtime's own small test project (tests/project), empty at start."""
+    server = ServerProcess(TEST_PROJECT, tmp_path_factory.mktemp("project") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory):
+    """(base URL, admin token) of the regression target: TB_HOST/TB_TOKEN, else a tblocal with fixtures/ loaded."""
+    host, token = os.environ.get("TB_HOST"), os.environ.get("TB_TOKEN")
+    if host and token:
+        yield host.rstrip("/"), token
+        return
+    server = ServerProcess(ROOT, tmp_path_factory.mktemp("engagement") / "data", load_fixtures=ROOT / "fixtures").start(timeout=180)
+    yield server.url, server.admin_token
+    server.stop()
