@@ -46,6 +46,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._close_log()
                 raise RuntimeError(f"tblocal exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
             try:
                 if requests.get(self.url + "/v0/health", timeout=1).status_code == 200:
@@ -70,6 +71,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._close_log()
         return self.proc.returncode if self.proc else 0
 
     def kill(self) -> None:
@@ -77,6 +79,12 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if getattr(self, "log", None) is not None:
+            self.log.close()
+            self.log = None
 
     def __enter__(self):
         return self.start()
