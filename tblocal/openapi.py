@@ -3,7 +3,8 @@
 from .pipes import pipe_parameters
 from .project import Project
 
-_TYPES = {
+_TYPES = {  # first matching prefix wins
+    "Int64": ("integer", "int64"),
     "Int": ("integer", "int32"),
     "UInt": ("integer", "int64"),
     "Float": ("number", "double"),

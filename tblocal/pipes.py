@@ -112,7 +112,8 @@ class Renderer:
         replacements: dict = {("", name): ("", sub) for name, sub in extra.items()}
         for name in self.allowed_tables:
             replacements.setdefault(("", name), (self.database, name))
-        referenced = {t for _, t, _ in sandbox.used_tables(sql)}
+        # Pipes may be referenced by the target or by any earlier node it inlines.
+        referenced = {t for text in (sql, *extra.values()) for _, t, _ in sandbox.used_tables(text)}
         for name in referenced & set(self.project.endpoints) - set(extra):
             if _depth > 8:
                 raise BadRequest("[Error] Pipes reference each other too deeply")

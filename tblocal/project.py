@@ -70,8 +70,12 @@ class Pipe:
 
     @property
     def endpoint(self) -> Node | None:
-        """The node that answers /v0/pipes/<name>: TYPE endpoint."""
-        return next((n for n in self.nodes if n.type == "endpoint"), None)
+        """The node that answers /v0/pipes/<name>: TYPE endpoint, else the last node of a pipe with no
+        typed node, which is what `tb push` publishes (and `tb fmt` drops `TYPE endpoint` lines)."""
+        node = next((n for n in self.nodes if n.type == "endpoint"), None)
+        if node is None and self.nodes and not any(n.type for n in self.nodes):
+            node = self.nodes[-1]
+        return node
 
     @property
     def materialized(self) -> list[Node]:
