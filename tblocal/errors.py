@@ -47,6 +47,11 @@ class TooLarge(ApiError):
     documentation = f"{DOCS}/events-api#limits"
 
 
+class UriTooLong(ApiError):
+    status = 414
+    documentation = f"{DOCS}/query-api"
+
+
 class TooManyRequests(ApiError):
     status = 429
     documentation = f"{DOCS}/overview#limits"

@@ -299,7 +299,7 @@ class Writer:
         text = line.decode("utf-8", errors="replace")
         try:
             obj = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting must quarantine the line, not fail the batch
             obj = None
         row: dict = {}
         if isinstance(obj, dict):

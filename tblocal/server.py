@@ -12,12 +12,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import formats, ingest, openapi
-from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound
+from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, UriTooLong
 from .tokens import Grant
 from .workspace import Workspace
 
 log = logging.getLogger("tblocal")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
 
 
 def _json(data, status: int = 200) -> Response:
@@ -260,6 +261,10 @@ class RequestLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [0]
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            app = _json(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
+            log.info("%s %s 414", scope["method"], scope["path"][:200])
+            return await app(scope, receive, send)
 
         async def send_with_status(message):
             if message["type"] == "http.response.start":

@@ -72,16 +72,19 @@ class Workspace:
         q = params.get("q")
         if q:
             q, _ = sandbox.split_format(q)
+            self._check_scopes(grant, q, {"_", name})
             return self.renderer.resolve(q, {"_": f"({sql})", name: f"({sql})"}, params)
         return sql
 
-    def sql(self, grant: Grant, q: str, params: dict) -> tuple[str, str | None]:
-        """Client SQL over data sources and pipes, rewritten and checked; returns (sql, FORMAT or None)."""
-        q, fmt = sandbox.split_format(q)
-        if not q:
-            raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
+    def _check_scopes(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
+        """403/404 unless every table client SQL names is a data source or pipe this token can read.
+
+        A database-qualified name (`tb.clicks`, `system.one`) is never a client's: it would skip the scope check.
+        """
         for db, table, _ in sandbox.used_tables(q):
-            if db or not table:
+            if db:
+                raise Forbidden(f"[Error] Resource '{db}.{table}' not found", sandbox.QUERY_API_DOCS)
+            if not table or table in own:
                 continue
             base = table[: -len("_quarantine")] if table.endswith("_quarantine") else table
             if table in self.project.pipes:
@@ -92,6 +95,13 @@ class Workspace:
                 raise NotFound(f"[Error] Resource '{table}' not found", sandbox.QUERY_API_DOCS)
             if not grant.can(scope):
                 raise Forbidden(f"The token you have provided doesn't have access to '{table}'", sandbox.QUERY_API_DOCS)
+
+    def sql(self, grant: Grant, q: str, params: dict) -> tuple[str, str | None]:
+        """Client SQL over data sources and pipes, rewritten and checked; returns (sql, FORMAT or None)."""
+        q, fmt = sandbox.split_format(q)
+        if not q:
+            raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
+        self._check_scopes(grant, q)
         return self.renderer.resolve(q, {}, params), fmt
 
     # -- writes
