@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import pytest
+
+from helpers import TEST_PROJECT, copy_project
+from tblocal.project import ProjectError, Token, json_key, load_project
+
+
+@pytest.fixture(scope="module")
+def project():
+    return load_project(TEST_PROJECT)
+
+
+def test_data_sources_columns_and_engines(project):
+    assert list(project.datasources) == ["clicks", "clicks_daily_mv"]
+    clicks = project.datasources["clicks"]
+    assert clicks.column_names == ["id", "user", "kind", "ts", "value", "tags"]
+    assert [c["type"] for c in clicks.columns] == ["String", "String", "LowCardinality(String)", "DateTime", "UInt32", "String"]
+    assert [c["default_value"] for c in clicks.columns] == [None, None, "DEFAULT 'click'", None, "DEFAULT 0", "DEFAULT '{}'"]
+    assert clicks.engine == "MergeTree"
+    assert clicks.engine_args == {"partition_key": "toYYYYMM(ts)", "sorting_key": "user, ts"}
+    assert clicks.description == "Raw clicks of the runtime's own test project."
+    assert project.datasources["clicks_daily_mv"].engine == "SummingMergeTree"
+
+
+def test_pipes_nodes_and_endpoints(project):
+    # other tests may add pipes to tests/project: check the ones these tests rely on
+    assert {"clicks_daily", "top_users", "user_clicks"} <= set(project.pipes)
+    assert {"top_users", "user_clicks"} <= set(project.endpoints) and "clicks_daily" not in project.endpoints
+    daily = project.pipes["clicks_daily"]
+    assert daily.endpoint is None
+    assert [(n.name, n.type, n.datasource) for n in daily.materialized] == [("aggregate_per_day", "materialized", "clicks_daily_mv")]
+    top = project.pipes["top_users"]
+    assert [n.name for n in top.nodes] == ["filtered", "endpoint"]
+    assert [n.is_template for n in top.nodes] == [True, True]
+    assert top.endpoint.name == "endpoint"  # no TYPE line: the last node, as `tb push` publishes it
+    assert top.nodes[0].description == "Clicks in the range."
+    assert top.nodes[0].template.lstrip().startswith("SELECT user, value")
+    assert not project.pipes["user_clicks"].nodes[1].is_template
+
+
+def test_tokens_and_scopes_as_written(project):
+    assert [t for t in project.tokens if t.resource in ("clicks", "top_users")] == [
+        Token("clicks_append", "APPEND", "datasource", "clicks"),
+        Token("top_users_read", "READ", "pipe", "top_users"),
+    ]
+    assert [t.scope for t in project.tokens if t.resource in ("clicks", "top_users")] == ["DATASOURCES:APPEND:clicks", "PIPES:READ:top_users"]
+
+
+def test_explicit_type_endpoint_wins_over_last_node(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "pipes" / "first.pipe").write_text("NODE a\nSQL >\n    SELECT 1 AS x\n\nTYPE endpoint\n\nNODE b\nSQL >\n    SELECT 2 AS x\n")
+    assert load_project(root).pipes["first"].endpoint.name == "a"
+
+
+def test_nested_jsonpath_is_refused_with_the_column(tmp_path):
+    root = copy_project(tmp_path / "p")
+    path = root / "datasources" / "clicks.datasource"
+    path.write_text(path.read_text().replace("`json:$.tags`", "`json:$.tags.a`"))
+    with pytest.raises(ProjectError, match=r"clicks.datasource: column tags: tblocal reads top-level JSONPaths only"):
+        load_project(root)
+
+
+def test_materializing_into_an_unknown_data_source(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "datasources" / "clicks_daily_mv.datasource").unlink()
+    with pytest.raises(ProjectError, match=r"node aggregate_per_day materializes into unknown data source 'clicks_daily_mv'"):
+        load_project(root)
+
+
+def test_a_name_used_by_a_data_source_and_a_pipe(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "pipes" / "clicks.pipe").write_text("NODE a\nSQL >\n    SELECT 1\n")
+    with pytest.raises(ProjectError, match=r"names used by both a data source and a pipe: \['clicks'\]"):
+        load_project(root)
+
+
+def test_an_unparsable_datafile_names_the_file(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "datasources" / "broken.datasource").write_text("SCHEMA >\n    `a` String\n\nNOT_A_KEYWORD x\n")
+    with pytest.raises(ProjectError) as e:
+        load_project(root)
+    assert str(e.value).startswith(str(root / "datasources" / "broken.datasource") + ": ")
+
+
+def test_empty_folder_is_an_empty_project(tmp_path):
+    p = load_project(tmp_path)
+    assert (p.datasources, p.pipes, p.tokens, p.root) == ({}, {}, [], Path(tmp_path))
+
+
+def test_json_key():
+    assert json_key({"name": "a", "jsonpath": "$.b"}) == "b"
+    assert json_key({"name": "a", "jsonpath": None}) == "a"
+    assert json_key({"name": "a"}) == "a"

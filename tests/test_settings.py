@@ -1,0 +1,40 @@
+from dataclasses import FrozenInstanceError, fields
+from pathlib import Path
+
+import pytest
+
+from tblocal.settings import Settings
+
+
+def test_defaults():
+    s = Settings.from_env({})
+    assert (s.host, s.port, s.data_dir, s.project, s.admin_token) == ("127.0.0.1", 7181, Path(".tblocal"), Path("."), "")
+    assert s.max_body_bytes == 10 * 1024 * 1024
+    assert s.query_timeout_s == 10.0
+    assert s.flush_interval_s == 1.0
+
+
+def test_environment_is_converted_to_each_settings_type():
+    s = Settings.from_env(
+        {"TBLOCAL_PORT": "8000", "TBLOCAL_DATA_DIR": "/tmp/x", "TBLOCAL_QUERY_TIMEOUT": "2.5", "TB_TOKEN": "p.abc", "TBLOCAL_HOST": "0.0.0.0"}
+    )
+    assert s.port == 8000 and isinstance(s.port, int)
+    assert s.data_dir == Path("/tmp/x") and isinstance(s.data_dir, Path)
+    assert s.query_timeout_s == 2.5 and isinstance(s.query_timeout_s, float)
+    assert (s.admin_token, s.host) == ("p.abc", "0.0.0.0")
+
+
+def test_flags_override_environment_and_empty_values_are_ignored():
+    s = Settings.from_env({"TBLOCAL_PORT": "8000", "TBLOCAL_HOST": ""}, port=9000, host=None, data_dir="d")
+    assert (s.port, s.host, s.data_dir) == (9000, "127.0.0.1", Path("d"))
+
+
+def test_every_setting_has_a_distinct_environment_variable_and_help():
+    envs = [f.metadata["env"] for f in fields(Settings)]
+    assert len(envs) == len(set(envs))
+    assert all(f.metadata["help"] for f in fields(Settings))
+
+
+def test_settings_are_immutable():
+    with pytest.raises(FrozenInstanceError):
+        Settings.from_env({}).port = 1
