@@ -177,6 +177,14 @@ class Writer:
 
     def _stage_lines(self, lines: list[bytes], fmt: str, tag: int, bad: list, header: bytes = b"") -> None:
         """Stage lines under tag; lines that fail alone are appended to bad with their reason."""
+        if fmt == "JSONEachRow" and len(lines) > 1:  # non-objects need no parse: quarantine them without splitting
+            objects = []
+            for line in lines:
+                if line.lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"):
+                    objects.append(line)
+                else:
+                    bad.append((tag, line, "the line is not a JSON object"))
+            lines = objects
         if not lines:
             return
         try:
