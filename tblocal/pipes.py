@@ -1,5 +1,6 @@
 """Pipe + params -> one SQL: nodes rendered with tinybird.sql_template, references resolved by sql_toolset."""
 
+from datetime import datetime
 from functools import lru_cache
 
 from tinybird.sql_template import (
@@ -52,6 +53,9 @@ def validate_params(pipe: Pipe, params: dict[str, str]) -> None:
             continue
         try:
             type_fns[kind](params[name])
+            if kind in ("DateTime", "Date", "DateTime64"):
+                # The template's check is a pattern; a calendar check catches 2024-13-45 before ClickHouse does.
+                datetime.fromisoformat(str(params[name]).replace("Z", "+00:00"))
         except (SQLTemplateException, ValueError, TypeError):
             value = str(params[name])[:100]
             raise BadRequest(
