@@ -66,7 +66,7 @@ async def _params(request: Request) -> dict:
         if body and "json" in kind:
             try:
                 data = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's parser goes
                 raise BadRequest("The body is not valid JSON") from None
             if not isinstance(data, dict):
                 raise BadRequest("The JSON body must be an object of parameters")
