@@ -82,8 +82,8 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
 
 
 def count_lines(body: bytes) -> int:
-    """Non-blank lines in an NDJSON body."""
-    return sum(1 for line in body.split(b"\n") if line.strip())
+    """Rows a body announces: lines that open a JSON object (a pretty-printed object counts once)."""
+    return sum(1 for line in body.split(b"\n") if line.lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"))
 
 
 # ---------------------------------------------------------------- the writer (runs in one thread)

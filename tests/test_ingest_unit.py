@@ -69,7 +69,7 @@ def test_decode_body_gzip_bomb_is_413():
 
 @pytest.mark.parametrize(
     "body, n",
-    [(b"", 0), (b"\n\n", 0), (b"{}", 1), (b"{}\n", 1), (b"{}\n{}", 2), (b"{}\r\n\r\n{}\r\n", 2), (b"  \n{}\n \t\n", 1)],
+    [(b"", 0), (b"\n\n", 0), (b"{}", 1), (b"{}\n", 1), (b"{}\n{}", 2), (b"{}\r\n\r\n{}\r\n", 2), (b"  \n{}\n \t\n", 1), (b"{\n  \"a\": 1\n}\n", 1)],
 )
 def test_count_lines(body, n):
     assert count_lines(body) == n
