@@ -20,8 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / ".github" / "workflows" / "ci.yml"
 CD = ROOT / ".github" / "workflows" / "cd.yml"
-MAKEFILES = [ROOT / "Makefile", ROOT / "docs" / "makefile-snippet.mk"]
-DOCS = [ROOT / "docs" / "deploy.md"]
+MAKEFILES = [ROOT / "Makefile"]
+DOCS = [ROOT / "README.md"]
 BIN = Path(sys.executable).parent
 TB_ENV = {**os.environ, "TB_CLI_TELEMETRY_OPTOUT": "1"}
 # `tb` options that come before the command and take a value.
@@ -250,7 +250,7 @@ def test_cd_deploys_main_on_push():
 
 
 def test_workflows_call_only_defined_make_targets():
-    """Every `make X` in the workflows is a target of the Makefile (or of docs/makefile-snippet.mk)."""
+    """Every `make X` in the workflows is a target of the Makefile."""
     defined = _defined_make_targets()
     runs = [r for wf in (CI, CD) for job in _load(wf)["jobs"].values() for r in _runs(job)]
     called = {t for r in runs for t in _make_targets_called(r)}
