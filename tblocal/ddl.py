@@ -97,11 +97,12 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
         new = want["datasources"][name]
         added = new["columns"][len(old["columns"]):]
         if new["columns"][: len(old["columns"])] == old["columns"] and new["engine"] == old["engine"]:
-            for col in added:
+            for i, col in enumerate(added, start=len(old["columns"])):
                 out.statements.append(f"ALTER TABLE {db}.{quote_ident(name)} ADD COLUMN {col}")
-                qname = col.split("`")[1]
+                # ClickHouse has no BEFORE: keep the quarantine's original columns ahead of c__error_column with AFTER
+                qname, prev = ds.column_names[i], ds.column_names[i - 1]
                 out.statements.append(
-                    f"ALTER TABLE {db}.{quote_ident(name + '_quarantine')} ADD COLUMN {quote_ident(qname)} Nullable(String) BEFORE c__error_column"
+                    f"ALTER TABLE {db}.{quote_ident(name + '_quarantine')} ADD COLUMN {quote_ident(qname)} Nullable(String) AFTER {quote_ident(prev)}"
                 )
         elif rebuild_views and name in targets:
             rebuilt.add(name)

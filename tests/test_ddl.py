@@ -73,7 +73,7 @@ def test_added_column_at_the_end_is_an_alter(tmp_path, state):
     assert p.problems == []
     assert p.statements == [
         "ALTER TABLE db.`clicks` ADD COLUMN `country` String DEFAULT ''",
-        "ALTER TABLE db.`clicks_quarantine` ADD COLUMN `country` Nullable(String) BEFORE c__error_column",
+        "ALTER TABLE db.`clicks_quarantine` ADD COLUMN `country` Nullable(String) AFTER `tags`",
     ]
     assert p.populate == []
 
