@@ -58,6 +58,7 @@ class Engine:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._conn = chdb.connect(str(self.path))
+        self._query_lock = threading.Lock()
         self.execute("SET session_timezone = 'UTC'")
 
     @classmethod
@@ -75,13 +76,24 @@ class Engine:
         """Run one statement and return its output in fmt; raises EngineError."""
         if settings:
             sql = f"{sql}\nSETTINGS " + ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())
-        try:
-            res = self._conn.query(sql, fmt)
-        except Exception as e:
-            raise parse_error(e) from None
-        if getattr(res, "has_error", lambda: False)():
-            raise parse_error(Exception(res.error_message()))
+        with self._query_lock:  # chDB runs one query at a time anyway; the lock keeps query + drain together
+            try:
+                res = self._conn.query(sql, fmt)
+                if getattr(res, "has_error", lambda: False)():
+                    raise Exception(res.error_message())
+            except Exception as e:
+                self._drain()
+                raise parse_error(e) from None
         return Result(res.bytes() or b"", res.elapsed(), res.rows_read(), res.bytes_read())
+
+    def _drain(self) -> None:
+        """chDB keeps the output a failed query had written so far and prepends it to the next query's
+        result (e.g. 20 MB of rows before 'Limit for result exceeded'): swallow it here, so one client's
+        partial result never reaches another client."""
+        try:
+            self._conn.query("SELECT 1", "CSV")
+        except Exception:
+            pass
 
     def execute(self, sql: str, settings: dict | None = None) -> None:
         """Run a statement whose output does not matter (DDL, INSERT)."""
