@@ -93,6 +93,7 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
     url, token = server.url, server.admin_token
     acked: list[str] = []
     sent: list[str] = []
+    wrong: list = []  # answers other than a full acknowledgement, while the server was up
     lock = threading.Lock()
     stop = threading.Event()
     batch = 20
@@ -110,10 +111,11 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
                                  data=ndjson([{"id": i, "user": f"w{n}", "ts": "2024-01-01 00:00:00"} for i in ids]), timeout=10)
             except requests.RequestException:
                 return  # the server was killed under this request: not acknowledged
-            if r.status_code == 200:
-                assert r.json() == {"successful_rows": batch, "quarantined_rows": 0}
-                with lock:
+            with lock:
+                if r.status_code == 200 and r.json() == {"successful_rows": batch, "quarantined_rows": 0}:
                     acked.extend(ids)
+                else:
+                    wrong.append((r.status_code, r.text[:200]))
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:
@@ -128,6 +130,7 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
         for t in threads:
             t.join(15)
         server.kill()
+    assert wrong == []
     assert len(acked) >= 30 * batch, f"only {len(acked)} rows acknowledged in 20 s"
 
     with ServerProcess(TEST_PROJECT, data) as restarted:
