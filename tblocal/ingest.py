@@ -360,11 +360,16 @@ class Ingestor:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
+        self.journal = None  # a Path marking a commit in progress (set by the workspace)
 
     def write_now(self, datasource: str, requests: list[Request]) -> None:
         """Write synchronously, bypassing the queue (loading files, tests)."""
         with self._lock:
+            if self.journal is not None:  # left behind by a crash mid-commit: the next start rebuilds the views
+                self.journal.write_text(datasource)
             self.writers[datasource].commit(requests)
+            if self.journal is not None:
+                self.journal.unlink(missing_ok=True)
 
     async def start(self) -> None:
         """Start the background writer loop."""

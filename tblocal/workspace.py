@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import sandbox
-from .ddl import Schema
-from .engine import Engine, EngineError
+from .ddl import Schema, desired_state
+from .engine import Engine, EngineError, quote_ident
 from .errors import ApiError, BadRequest, Forbidden, NotFound, TooManyRequests
 from .formats import output_settings
 from .ingest import Ingestor, Request
@@ -35,7 +35,25 @@ class Workspace:
         Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
         self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token)
         self.ingestor = Ingestor(self.engine, self.project, database, settings.ingest_queue_bytes)
+        self.ingestor.journal = data_dir / f"committing-{database}"
+        if self.ingestor.journal.exists():
+            self._rebuild_views()
+            self.ingestor.journal.unlink()
         self.in_flight = 0
+
+    def _rebuild_views(self) -> None:
+        """After a crash in the middle of a commit, a source table may hold rows its materialized views never
+        saw (ClickHouse writes the source, then each view, with no transaction): refill every view target
+        from its sources, so aggregates stay exact. Only views reading no other view target are replayed;
+        the rest fill through their triggers."""
+        views = desired_state(self.project, self.renderer)["views"]
+        targets = {v["target"] for v in views.values()}
+        for target in sorted(targets):
+            self.engine.execute(f"TRUNCATE TABLE {self.database}.{quote_ident(target)}")
+        for view in views.values():
+            sources = {t for _, t, _ in sandbox.used_tables(view["sql"])}
+            if not sources & targets:
+                self.engine.execute(f"INSERT INTO {self.database}.{quote_ident(view['target'])} {view['sql']}")
 
     # -- reads
 
