@@ -43,7 +43,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_STAMP := $(FUZZ_VENV)/.installed-$(SCHEMATHESIS_VERSION)
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 20240601
-SOAK_SECONDS ?= 150
+SOAK_SECONDS ?= 120
 
 .PHONY: fuzz soak fuzz-venv
 
@@ -135,3 +135,21 @@ deploy: check require-target
 ## smoke: the read-only regression cases (marker $(SMOKE_MARK)) against TB_HOST/TB_TOKEN
 smoke: setup require-target
 	$(BIN)/pytest -m $(SMOKE_MARK) $(REGRESSION)
+
+# ---- performance: `make bench` (BENCH_EVENTS=10000000 for the full run). Installs wrk with apt
+# (Debian's package) and the chart/profiling tools into .venv; not part of `make test`.
+BENCH_EVENTS ?= 1000000
+BENCH_ARGS ?=
+BENCH_PIP := matplotlib==3.11.2 pyinstrument==5.1.3 py-spy==0.4.3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: bench bench-deps
+
+## bench-deps: wrk (apt) and the bench's Python tools (chart, profilers)
+bench-deps: setup
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
+	$(BIN)/pip install --quiet $(BENCH_PIP)
+
+## bench: generate BENCH_EVENTS events, compare tblocal with plain chDB; bench/out/bench.{json,png}
+bench: bench-deps
+	$(BIN)/python scripts/bench.py --events $(BENCH_EVENTS) $(BENCH_ARGS)

@@ -48,7 +48,7 @@ def pct(values: list[float], p: float) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=150, help="length of the measured run (after warm-up)")
-    p.add_argument("--warmup", type=float, default=20, help="seconds of load before the first RSS sample")
+    p.add_argument("--warmup", type=float, default=45, help="seconds of load before the first RSS sample")
     p.add_argument("--max-requests", type=int, default=400_000)
     p.add_argument("--writers", type=int, default=4)
     p.add_argument("--readers", type=int, default=4)
@@ -181,6 +181,7 @@ def soak(args, url: str, token: str, pid: int) -> int:
         "rss_end_mb": round(rss_end / 1024, 1),
         "rss_max_mb": round(max(samples + [rss_end]) / 1024, 1),
         "rss_growth": round(growth, 4),
+        "rss_samples_mb": [round(x / 1024) for x in samples + [rss_end]],
         "rows_acked_wait_true": acked[0],
         "rows_in_clicks": int(count),
     }
