@@ -9,7 +9,9 @@ good line still lands. Required columns and integer ranges are checked in SQL.
 import asyncio
 import gzip
 import json
+import os
 import re
+import tempfile
 import threading
 import uuid
 import zlib
@@ -34,6 +36,9 @@ PARSE_SETTINGS = {
 _INT = re.compile(r"^(U?Int(8|16|32|64|128|256))$")
 _NO_NULLABLE = re.compile(r"^(Array|Map|Tuple|Nested|AggregateFunction|SimpleAggregateFunction|Nullable|Variant|Dynamic|JSON|Object)\b")
 _ARRAY_LINE = re.compile(rb"(?:^|\n)[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+# Parse errors of FROM INFILE name the file; strip that so reasons read as for inline data.
+_INFILE_NOISE = re.compile(r"\s*:?\s*\(in file/uri [^)]*\).*$|\s*: While executing .*$", re.S)
+_CODE_PREFIX = re.compile(r"^(?:Code: \d+\. (?:DB::Exception: )?)+")
 _KEY_IN_ERROR = re.compile(r"while reading the value of key ([^)\s]+)\)|column ([\w.]+)")
 
 
@@ -158,14 +163,26 @@ class Writer:
     def _parse(self, data: bytes, fmt: str) -> int:
         self.engine.execute(f"TRUNCATE TABLE {self.parse_table}")
         keys = ", ".join(quote_ident(c.key) for c in self.cols)
-        header = f"INSERT INTO {self.parse_table} ({keys}) SETTINGS " + ", ".join(
+        settings = "SETTINGS " + ", ".join(
             f"{k} = {v if isinstance(v, int) else quote_string(v)}" for k, v in PARSE_SETTINGS.items()
         )
         try:
-            text = data.decode("utf-8")
+            data.decode("utf-8")
         except UnicodeDecodeError:
             raise EngineError(0, "invalid UTF-8") from None
-        self.engine.execute(f"{header} FORMAT {fmt}\n{text}\n")
+        # FROM INFILE: chDB parses a file about twice as fast as the same bytes inlined in the query text.
+        fd, path = tempfile.mkstemp(prefix="tblocal-ingest-", suffix=".buf", dir=_SPOOL_DIR)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.write(b"\n")
+            try:
+                self.engine.execute(f"INSERT INTO {self.parse_table} ({keys}) FROM INFILE {quote_string(path)} {settings} FORMAT {fmt}")
+            except EngineError as e:
+                e.message = _INFILE_NOISE.sub("", _CODE_PREFIX.sub("", e.message))
+                raise
+        finally:
+            os.unlink(path)
         return int(self.engine.scalar(f"SELECT count() FROM {self.parse_table}"))
 
     def _move(self, tag_sql: str) -> None:
@@ -322,6 +339,9 @@ class Writer:
             reason = f"{reason}: {text[:1000]}" if "JSON object" in reason or obj is None else "the line is not a JSON object: " + text[:1000]
         row.update(c__error_column=[column] if column else [], c__error=[reason], c__import_id=import_id)
         return row
+
+
+_SPOOL_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 def _one_object_line(body: bytes) -> bool:
