@@ -57,9 +57,10 @@ class Engine:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._conn = chdb.connect(str(self.path))
-        self._query_lock = threading.Lock()
-        self.execute("SET session_timezone = 'UTC'")
+        self._local = threading.local()
+        # chDB shuts the engine down (and its Memory tables with it) when its last connection closes;
+        # this one stays open for the life of the process so discarding a query connection never does that.
+        self._anchor = chdb.connect(f"{self.path}?session_timezone=UTC")
 
     @classmethod
     def open(cls, path: Path) -> "Engine":
@@ -72,26 +73,33 @@ class Engine:
                 _opened[key] = cls(Path(path))
             return _opened[key]
 
+    def _connection(self):
+        """This thread's connection: chDB runs queries from different connections in parallel."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = chdb.connect(f"{self.path}?session_timezone=UTC")
+        return conn
+
     def query(self, sql: str, fmt: str = "JSON", settings: dict | None = None) -> Result:
         """Run one statement and return its output in fmt; raises EngineError."""
         if settings:
             sql = f"{sql}\nSETTINGS " + ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())
-        with self._query_lock:  # chDB runs one query at a time anyway; the lock keeps query + drain together
-            try:
-                res = self._conn.query(sql, fmt)
-                if getattr(res, "has_error", lambda: False)():
-                    raise Exception(res.error_message())
-            except Exception as e:
-                self._drain()
-                raise parse_error(e) from None
+        conn = self._connection()
+        try:
+            res = conn.query(sql, fmt)
+            if getattr(res, "has_error", lambda: False)():
+                raise Exception(res.error_message())
+        except Exception as e:
+            self._discard(conn)
+            raise parse_error(e) from None
         return Result(res.bytes() or b"", res.elapsed(), res.rows_read(), res.bytes_read())
 
-    def _drain(self) -> None:
-        """chDB keeps the output a failed query had written so far and prepends it to the next query's
-        result (e.g. 20 MB of rows before 'Limit for result exceeded'): swallow it here, so one client's
-        partial result never reaches another client."""
+    def _discard(self, conn) -> None:
+        """chDB keeps the output a failed query had written so far and prepends it to that connection's next
+        result (hundreds of MB after a timeout): drop the connection, so no partial result is ever reused."""
+        self._local.conn = None
         try:
-            self._conn.query("SELECT 1", "CSV")
+            conn.close()
         except Exception:
             pass
 
