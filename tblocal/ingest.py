@@ -35,7 +35,10 @@ PARSE_SETTINGS = {
 }
 _INT = re.compile(r"^(U?Int(8|16|32|64|128|256))$")
 _NO_NULLABLE = re.compile(r"^(Array|Map|Tuple|Nested|AggregateFunction|SimpleAggregateFunction|Nullable|Variant|Dynamic|JSON|Object)\b")
-_ARRAY_LINE = re.compile(rb"(?:^|\n)[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+# A line that opens a JSON array, as two patterns: a leading literal lets re scan with memchr
+# (`(?:^|\n)...` tried every position: 80 ms per 2.4 MB batch, a third of the writer's time).
+_ARRAY_FIRST_LINE = re.compile(rb"[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+_ARRAY_NEXT_LINE = re.compile(rb"\n[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
 # Parse errors of FROM INFILE name the file; strip that so reasons read as for inline data.
 _INFILE_NOISE = re.compile(r"\s*:?\s*\(in file/uri [^)]*\).*$|\s*: While executing .*$", re.S)
 _CODE_PREFIX = re.compile(r"^(?:Code: \d+\. (?:DB::Exception: )?)+")
@@ -245,7 +248,7 @@ class Writer:
                     header, lines = lines[0] + b"\n", lines[1:]
                 self._stage_lines(lines, "CSVWithNames" if header else "CSV", i, bad, header)
                 continue
-            if not _ARRAY_LINE.search(body):
+            if not (_ARRAY_FIRST_LINE.match(body) or _ARRAY_NEXT_LINE.search(body)):
                 try:
                     self._parse(body, "JSONEachRow")
                     self._move(str(i))
@@ -295,15 +298,19 @@ class Writer:
         values = ", ".join(self._value(c) for c in self.cols)
         ids = "[" + ", ".join(quote_string(r.import_id) for r in requests) + "]"
         with_errors = f"SELECT *, {err_cols} AS __err_cols, {err_msgs} AS __errs FROM {self.stage_table}"
-        self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM ({with_errors}) WHERE empty(__err_cols)")
-        q_values = ", ".join(f"toString({quote_ident(c.key)})" for c in self.cols)
-        self.engine.execute(
-            f"INSERT INTO {quarantine} ({names}, c__error_column, c__error, c__import_id) "
-            f"SELECT {q_values}, __err_cols, __errs, {ids}[__tag + 1] FROM ({with_errors}) WHERE notEmpty(__err_cols)"
-        )
-        for row in self.engine.rows(
+        counts = self.engine.rows(
             f"SELECT __tag, count() AS n, countIf(notEmpty(__err_cols)) AS q FROM ({with_errors}) GROUP BY __tag"
-        ):
+        )
+        if any(int(row["q"]) for row in counts):
+            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM ({with_errors}) WHERE empty(__err_cols)")
+            q_values = ", ".join(f"toString({quote_ident(c.key)})" for c in self.cols)
+            self.engine.execute(
+                f"INSERT INTO {quarantine} ({names}, c__error_column, c__error, c__import_id) "
+                f"SELECT {q_values}, __err_cols, __errs, {ids}[__tag + 1] FROM ({with_errors}) WHERE notEmpty(__err_cols)"
+            )
+        else:  # every staged row passed the checks: one pass, no check expressions, no quarantine scan
+            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.stage_table}")
+        for row in counts:
             outcome = requests[int(row["__tag"])].outcome
             outcome.quarantined_rows += int(row["q"])
             outcome.successful_rows += int(row["n"]) - int(row["q"])
