@@ -10,7 +10,7 @@ from .engine import Engine, EngineError, quote_ident
 from .errors import ApiError, BadRequest, Forbidden, NotFound, TooManyRequests
 from .formats import output_settings
 from .ingest import Ingestor, Request
-from .pipes import Renderer
+from .pipes import RESERVED_PARAMS, Renderer
 from .project import Project, load_project
 from .settings import Settings
 from .tokens import Grant, TokenStore
@@ -40,6 +40,7 @@ class Workspace:
             self._rebuild_views()
             self.ingestor.journal.unlink()
         self.in_flight = 0
+        self._sql_cache: dict[tuple, str] = {}
 
     def _rebuild_views(self) -> None:
         """After a crash in the middle of a commit, a source table may hold rows its materialized views never
@@ -86,7 +87,14 @@ class Workspace:
         pipe = self.renderer.pipe(name)
         if not grant.can(f"PIPES:READ:{name}"):
             raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
-        sql = self.renderer.endpoint_sql(pipe, params)
+        # Rendering is deterministic in (pipe, params): cache it (the token and q are not part of the key).
+        key = (name, tuple(sorted((k, v) for k, v in params.items() if k not in RESERVED_PARAMS)))
+        sql = self._sql_cache.get(key)
+        if sql is None:
+            sql = self.renderer.endpoint_sql(pipe, params)
+            if len(self._sql_cache) >= 2048:
+                self._sql_cache.clear()
+            self._sql_cache[key] = sql
         q = params.get("q")
         if q:
             q, _ = sandbox.split_format(q)
