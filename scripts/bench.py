@@ -537,6 +537,40 @@ def print_table(result: dict) -> None:
         print(f"  [{'met' if v['met'] else 'NOT met'}] {v['target']}: {v['value']}{ratio}")
 
 
+def markdown(result: dict) -> str:
+    """The results as Markdown tables (docs/performance.md)."""
+    m, last = result["machine"], result["sizes"][-1]
+    out = [f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['mem_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}, "
+           f"chDB {m['chdb']}. Run: `{result['command']}` ({result['started']}).", ""]
+    out += [f"Targets at {last['events']:,} events (ratios are tblocal / plain chDB, measured in the same run):", "",
+            "| target | measured | ratio | met |", "|---|---|---|---|"]
+    for v in result["verdicts"]:
+        out.append(f"| {v['target']} | {v['value']} | {'' if v['ratio'] is None else str(v['ratio']) + 'x'} | "
+                   f"{'yes' if v['met'] else '**no**'} |")
+    for size in result["sizes"]:
+        ing = size["ingest"]
+        out += ["", f"#### {size['events']:,} events", "",
+                f"Batch ingest (Events API, {ing['tblocal']['batch_rows']:,}-row gzip batches, {ing['tblocal']['clients']} clients, "
+                f"wait=true): **{ing['tblocal']['rows_per_s']:,} rows/s** ({ing['tblocal']['mb_per_s']} MB/s); plain chDB "
+                f"`INSERT ... FORMAT JSONEachRow` of the same batches into a MergeTree: {ing['raw_chdb']['rows_per_s']:,} rows/s "
+                f"(**{ing['ratio_rows_per_s']}x**); into the project's tables and 5 MVs: "
+                f"{ing['raw_chdb']['with_mvs']['rows_per_s']:,} rows/s (**{ing['ratio_vs_raw_with_mvs']}x**).", ""]
+        for key, sv in (size.get("single_event") or {}).items():
+            if sv:
+                out.append(f"Single events ({sv['connections']} connections, {key.replace('_', '=')}): "
+                           f"**{sv['requests_per_s']:,} req/s**, p50 {sv['p50_ms']:.1f} ms, p99 {sv['p99_ms']:.1f} ms, "
+                           f"{sv['errors']} errors.  ")
+        rss = size["rss"]["end"]
+        out += [f"Server RSS: {rss['rss_mb']:.0f} MB (peak {rss['peak_rss_mb']:.0f} MB).", "",
+                "| call | scope | p50 ms | p95 ms | p99 ms | naive SQL p50 ms | ratio p50 | same rows |",
+                "|---|---|---|---|---|---|---|---|"]
+        for name, c in size["endpoints"].items():
+            e = c["endpoint"]
+            out.append(f"| {name} | {c['scope']} | {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | {e['p99_ms']:.1f} | "
+                       f"{c['naive']['p50_ms']:.1f} | {c['ratio_p50']:.3f} | {'yes' if c['same_result'] else 'no'} |")
+    return "\n".join(out) + "\n"
+
+
 def chart(result: dict, path: Path) -> None:
     try:
         import matplotlib
@@ -583,6 +617,16 @@ def machine() -> dict:
             "chdb": chdb.__version__, "kernel": platform.release()}
 
 
+def from_json(path: str, chart_path: str | None, md_path: str | None) -> None:
+    """Re-render the chart, table and Markdown of a saved result."""
+    result = json.loads(Path(path).read_text())
+    if chart_path:
+        chart(result, Path(chart_path))
+    if md_path:
+        Path(md_path).write_text(markdown(result))
+    print_table(result)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=1_000_000, help="largest size; 1M/3M/10M checkpoints below it run too")
@@ -600,6 +644,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=str(ROOT / "bench" / "out"))
     p.add_argument("--json", help="also write the result JSON here (e.g. docs/bench.json)")
     p.add_argument("--chart", help="chart path (default <out>/bench.png)")
+    p.add_argument("--markdown", help="also write the tables as Markdown here (default <out>/bench.md)")
     args = p.parse_args(argv)
     Path(args.data).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -618,6 +663,7 @@ def main(argv=None) -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
     chart(result, Path(args.chart or Path(args.out) / "bench.png"))
+    Path(args.markdown or Path(args.out) / "bench.md").write_text(markdown(result))
     print_table(result)
 
 
@@ -636,5 +682,7 @@ def raw_entry(argv) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_raw":
         raw_entry(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "render":  # bench.py render RESULT.json [CHART.png] [OUT.md]
+        from_json(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, sys.argv[4] if len(sys.argv) > 4 else None)
     else:
         main()
