@@ -238,6 +238,7 @@ def raw_main(args) -> None:
     mv_s = time.perf_counter() - start
     conn.query("DROP DATABASE rawmv SYNC")
     del chunks
+    settle_raw(conn)
     result = {"ingest": {"rows": rows, "bytes": nbytes, "seconds": round(ingest_s, 3),
                          "rows_per_s": round(rows / ingest_s), "mb_per_s": round(nbytes / ingest_s / 1e6, 2),
                          "with_mvs": {"seconds": round(mv_s, 3), "rows_per_s": round(rows / mv_s),
@@ -257,6 +258,13 @@ def raw_main(args) -> None:
     conn.close()
     shutil.rmtree(work, ignore_errors=True)
     Path(args.result).write_text(json.dumps(result))
+
+
+def settle_raw(conn, limit_s: float = 120) -> None:
+    """Wait for background merges to finish, so queries are timed on settled tables (as on the server side)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and int(conn.query("SELECT count() FROM system.merges", "CSV").bytes() or 0):
+        time.sleep(0.5)
 
 
 def run_raw(path: Path, args, case_list: list[dict]) -> dict:
@@ -311,6 +319,22 @@ class Server:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         get = lambda key: int(re.search(rf"{key}:\s+(\d+) kB", status).group(1)) / 1024  # noqa: E731
         return {"rss_mb": round(get("VmRSS"), 1), "peak_rss_mb": round(get("VmHWM"), 1)}
+
+    def settle(self, limit_s: float = 120, idle_cpu: float = 0.05) -> float:
+        """Wait until the server's CPU use drops under idle_cpu (background merges done); returns seconds waited."""
+        tick = os.sysconf("SC_CLK_TCK")
+        start = time.monotonic()
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        while time.monotonic() - start < limit_s:
+            before = cpu()
+            time.sleep(1.0)
+            if cpu() - before < idle_cpu:
+                break
+        return round(time.monotonic() - start, 1)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -461,6 +485,7 @@ def run_size(n: int, args) -> dict:
         rss_start = server.rss_mb()
         ingest = server_ingest(server, path, args)
         rss_ingest = server.rss_mb()
+        ingest["settle_seconds"] = server.settle()
         endpoints = server_endpoints(server, case_list, args)
         rss_queries = server.rss_mb()
         single = {}
