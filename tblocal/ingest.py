@@ -39,6 +39,11 @@ _NO_NULLABLE = re.compile(r"^(Array|Map|Tuple|Nested|AggregateFunction|SimpleAgg
 # (`(?:^|\n)...` tried every position: 80 ms per 2.4 MB batch, a third of the writer's time).
 _ARRAY_FIRST_LINE = re.compile(rb"[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
 _ARRAY_NEXT_LINE = re.compile(rb"\n[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+# Rows of a refused batch are numbered with this key, so a parse that skips bad rows tells which they were.
+LINE_KEY = "__tblocal_line"
+SKIP_ERRORS = {"input_format_allow_errors_num": 1_000_000_000, "input_format_allow_errors_ratio": 1}
+EXACT_REASONS = 64
+ROW_REFUSED = "ClickHouse could not convert this row to the data source's column types (exact reasons are given for the first 64 refused rows of a batch)"
 # Parse errors of FROM INFILE name the file; strip that so reasons read as for inline data.
 _INFILE_NOISE = re.compile(r"\s*:?\s*\(in file/uri [^)]*\).*$|\s*: While executing .*$", re.S)
 _CODE_PREFIX = re.compile(r"^(?:Code: \d+\. (?:DB::Exception: )?)+")
@@ -157,17 +162,18 @@ class Writer:
         self.stage_table = f"{internal}.{quote_ident('stage_' + ds.name)}"
         engine.execute(f"CREATE DATABASE IF NOT EXISTS {internal} ENGINE = Memory")
         defs = ", ".join(f"{quote_ident(c.key)} {c.stage_type}" for c in self.cols)
-        for table, extra in ((self.parse_table, ""), (self.stage_table, ", __tag UInt32")):
+        for table, extra in ((self.parse_table, f", {LINE_KEY} Nullable(UInt32)"), (self.stage_table, ", __tag UInt32")):
             engine.execute(f"DROP TABLE IF EXISTS {table}")
             engine.execute(f"CREATE TABLE {table} ({defs}{extra}) ENGINE = Memory")
 
     # -- parsing into the stage, splitting out the lines ClickHouse rejects
 
-    def _parse(self, data: bytes, fmt: str) -> int:
+    def _parse(self, data: bytes, fmt: str, skip_errors: bool = False) -> int:
         self.engine.execute(f"TRUNCATE TABLE {self.parse_table}")
-        keys = ", ".join(quote_ident(c.key) for c in self.cols)
+        keys = ", ".join(quote_ident(c.key) for c in self.cols) + (f", {LINE_KEY}" if skip_errors else "")
+        options = {**PARSE_SETTINGS, **(SKIP_ERRORS if skip_errors else {})}
         settings = "SETTINGS " + ", ".join(
-            f"{k} = {v if isinstance(v, int) else quote_string(v)}" for k, v in PARSE_SETTINGS.items()
+            f"{k} = {v if isinstance(v, int) else quote_string(v)}" for k, v in options.items()
         )
         try:
             data.decode("utf-8")
@@ -196,20 +202,21 @@ class Writer:
         )
 
     def _stage_lines(self, lines: list[bytes], fmt: str, tag: int, bad: list, header: bytes = b"") -> None:
-        """Stage lines under tag; lines that fail alone are appended to bad with their reason."""
-        if fmt == "JSONEachRow" and len(lines) > 1:  # non-objects need no parse: quarantine them without splitting
+        """Stage lines under tag; lines ClickHouse refuses are appended to bad with their reason."""
+        if fmt == "JSONEachRow":
             objects = []
-            for line in lines:
+            for line in lines:  # non-objects need no parse: quarantine them as they are
                 if line.lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"):
                     objects.append(line)
                 else:
                     bad.append((tag, line, "the line is not a JSON object"))
+            if len(objects) > 1:
+                self._stage_numbered(objects, tag, bad)
+                return
             lines = objects
         if not lines:
             return
         try:
-            if len(lines) == 1 and fmt == "JSONEachRow" and not lines[0].lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"):
-                raise EngineError(0, "the line is not a JSON object")
             self._parse(header + b"\n".join(lines), fmt)
             self._move(str(tag))
         except EngineError as e:
@@ -219,6 +226,28 @@ class Writer:
             mid = len(lines) // 2
             self._stage_lines(lines[:mid], fmt, tag, bad, header)
             self._stage_lines(lines[mid:], fmt, tag, bad, header)
+
+    def _stage_numbered(self, lines: list[bytes], tag: int, bad: list) -> None:
+        """One parse that skips the rows ClickHouse refuses; a line-number key tells which ones they were.
+
+        Splitting in halves costs a parse per bad line and its ancestors (minutes for a body of bad rows);
+        this costs one parse, plus one per bad line for its exact reason, up to EXACT_REASONS a batch.
+        """
+        try:
+            self._parse(b"\n".join(_numbered(line, n) for n, line in enumerate(lines)), "JSONEachRow", skip_errors=True)
+        except EngineError:
+            mid = len(lines) // 2  # the whole parse failed (not a per-row error): fall back to halves
+            for half in (lines[:mid], lines[mid:]):
+                self._stage_lines(half, "JSONEachRow", tag, bad)
+            return
+        parsed = {int(r["n"]) for r in self.engine.rows(f"SELECT {LINE_KEY} AS n FROM {self.parse_table}")}
+        self._move(str(tag))
+        refused = [line for n, line in enumerate(lines) if n not in parsed]
+        for k, line in enumerate(refused):
+            if k >= EXACT_REASONS:
+                bad.append((tag, line, ROW_REFUSED))
+                continue
+            self._stage_lines([line], "JSONEachRow", tag, bad)  # alone: ClickHouse's own reason
 
     def _stage(self, requests: list[Request]) -> list:
         """Parse every request into the stage with __tag = its index; returns the lines ClickHouse refused."""
@@ -349,6 +378,13 @@ class Writer:
 
 
 _SPOOL_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _numbered(line: bytes, n: int) -> bytes:
+    """The JSON object line with LINE_KEY = n added first."""
+    body = line.lstrip(b" \t\r\xef\xbb\xbf")[1:]
+    sep = b"" if body.lstrip(b" \t\r").startswith(b"}") else b","
+    return b'{"' + LINE_KEY.encode() + b'":' + str(n).encode() + sep + body
 
 
 def _one_object_line(body: bytes) -> bool:
