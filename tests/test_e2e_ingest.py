@@ -176,3 +176,17 @@ def test_read_token_cannot_append(api):
     r = api.events([click(1, user="nope")], token=api.tokens()["top_users_read"])
     assert (r.status_code, r.json()["error"]) == (403, "The token you have provided doesn't have access to append to 'clicks'")
     assert count(api, "nope") == 0
+
+
+def test_many_refused_rows_cost_one_parse_and_keep_every_good_row(api):
+    """200 rows of which 100 do not convert: all 100 good rows land, all 100 bad ones are quarantined,
+    the first 64 with ClickHouse's exact reason and the rest with the generic one."""
+    rows = [click(i, user="mixed", value=i if i % 2 else "abc") for i in range(200)]
+    r = api.events(rows)
+    assert (r.status_code, r.json()) == (200, {"successful_rows": 100, "quarantined_rows": 100})
+    assert count(api, "mixed") == 100
+    reasons = api.rows(
+        "SELECT startsWith(c__error[1], 'ClickHouse could not convert') AS generic, count() AS n "
+        "FROM clicks_quarantine WHERE user = 'mixed' GROUP BY generic ORDER BY generic"
+    )
+    assert reasons == [{"generic": 0, "n": 64}, {"generic": 1, "n": 36}]
