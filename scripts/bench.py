@@ -608,11 +608,14 @@ def chart(result: dict, path: Path) -> None:
     sizes = result["sizes"]
     xs = [s["events"] / 1e6 for s in sizes]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=80)
-    for name in sizes[-1]["endpoints"]:
+    colors = plt.get_cmap("tab20").colors
+    for k, name in enumerate(sizes[-1]["endpoints"]):
         ys = [s["endpoints"][name]["endpoint"]["p50_ms"] for s in sizes]
         ns = [s["endpoints"][name]["naive"]["p50_ms"] for s in sizes]
-        line, = ax1.plot(xs, ys, marker="o", label=name)
-        ax2.plot(xs, ns, marker="o", linestyle="--", color=line.get_color(), label=name)
+        color = colors[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20]
+        ax1.plot(xs, ys, marker="o", color=color, label=name)
+        ax2.plot(xs, ns, marker="o", linestyle="--", color=color, label=name)
+    values = [v for s in sizes for c in s["endpoints"].values() for v in (c["endpoint"]["p50_ms"], c["naive"]["p50_ms"])]
     for ax, title in ((ax1, "tblocal endpoint p50 (HTTP)"), (ax2, "naive SQL on raw table p50 (chDB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -621,6 +624,7 @@ def chart(result: dict, path: Path) -> None:
         ax.set_ylabel("ms")
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
+        ax.set_ylim(min(values) * 0.8, max(values) * 1.25)
     ax1.axhline(20, color="grey", linewidth=0.8, linestyle=":")
     ax1.axhline(50, color="grey", linewidth=0.8, linestyle=":")
     ax2.legend(fontsize=7, loc="upper left")
