@@ -17,6 +17,7 @@ import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .engine import Engine, EngineError, quote_ident, quote_string
 from .errors import BadRequest, TooLarge, TooManyRequests, Unavailable
@@ -161,6 +162,14 @@ class Writer:
         self.parse_table = f"{internal}.{quote_ident('parse_' + ds.name)}"
         self.stage_table = f"{internal}.{quote_ident('stage_' + ds.name)}"
         engine.execute(f"CREATE DATABASE IF NOT EXISTS {internal} ENGINE = Memory")
+        # Batches are spooled to a file for FROM INFILE. A killed process leaves its file behind, so the
+        # spool lives in the data dir (next to chdb/) and this data source's leftovers are removed at start.
+        engine_path = getattr(engine, "path", None)
+        self.spool = Path(engine_path).parent / "spool" if engine_path else Path(tempfile.gettempdir())
+        self.spool.mkdir(parents=True, exist_ok=True)
+        if engine_path:
+            for leftover in self.spool.glob(f"{ds.name}-*.buf"):
+                leftover.unlink(missing_ok=True)
         defs = ", ".join(f"{quote_ident(c.key)} {c.stage_type}" for c in self.cols)
         for table, extra in ((self.parse_table, f", {LINE_KEY} Nullable(UInt32)"), (self.stage_table, ", __tag UInt32")):
             engine.execute(f"DROP TABLE IF EXISTS {table}")
@@ -180,7 +189,7 @@ class Writer:
         except UnicodeDecodeError:
             raise EngineError(0, "invalid UTF-8") from None
         # FROM INFILE: chDB parses a file about twice as fast as the same bytes inlined in the query text.
-        fd, path = tempfile.mkstemp(prefix="tblocal-ingest-", suffix=".buf", dir=_SPOOL_DIR)
+        fd, path = tempfile.mkstemp(prefix=f"{self.ds.name}-", suffix=".buf", dir=self.spool)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -375,9 +384,6 @@ class Writer:
             reason = f"{reason}: {text[:1000]}" if "JSON object" in reason or obj is None else "the line is not a JSON object: " + text[:1000]
         row.update(c__error_column=[column] if column else [], c__error=[reason], c__import_id=import_id)
         return row
-
-
-_SPOOL_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 def _numbered(line: bytes, n: int) -> bytes:
