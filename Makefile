@@ -140,7 +140,6 @@ smoke: setup require-target
 # (Debian's package) and the chart/profiling tools into .venv; not part of `make test`.
 BENCH_EVENTS ?= 1000000
 BENCH_ARGS ?=
-BENCH_PIP := matplotlib==3.11.2 pyinstrument==5.1.3 py-spy==0.4.3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: bench bench-deps
@@ -148,7 +147,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ## bench-deps: wrk (apt) and the bench's Python tools (chart, profilers)
 bench-deps: setup
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
-	$(BIN)/pip install --quiet $(BENCH_PIP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 
 ## bench: generate BENCH_EVENTS events, compare tblocal with plain chDB; bench/out/bench.{json,png}
 bench: bench-deps

@@ -66,6 +66,9 @@ class Workspace:
             "max_memory_usage": s.query_memory_bytes,
             "max_result_rows": s.max_result_rows,
             "result_overflow_mode": "throw",
+            # Large GROUP BYs and sorts spill to disk instead of growing the server (affinity over 10M events).
+            "max_bytes_before_external_group_by": s.query_memory_bytes // 8,
+            "max_bytes_before_external_sort": s.query_memory_bytes // 8,
         }
 
     async def run(self, sql: str, fmt: str, params: dict) -> bytes:
