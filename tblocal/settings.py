@@ -21,6 +21,7 @@ class Settings:
     max_body_bytes: int = _setting(10 * 1024 * 1024, "TBLOCAL_MAX_BODY_BYTES", "largest request body, after gunzip")
     query_timeout_s: float = _setting(10.0, "TBLOCAL_QUERY_TIMEOUT", "seconds a query may run before 408")
     query_memory_bytes: int = _setting(4 * 1024**3, "TBLOCAL_QUERY_MEMORY", "memory a query may use before 400")
+    query_spill_bytes: int = _setting(512 * 1024**2, "TBLOCAL_QUERY_SPILL_BYTES", "GROUP BY/ORDER BY memory before a query spills to disk; 0 = never")
     max_result_rows: int = _setting(1_000_000, "TBLOCAL_MAX_RESULT_ROWS", "rows a query may return")
     max_concurrent_queries: int = _setting(64, "TBLOCAL_MAX_CONCURRENT_QUERIES", "queries in flight before 429")
     ingest_queue_bytes: int = _setting(256 * 1024 * 1024, "TBLOCAL_INGEST_QUEUE_BYTES", "unflushed bytes before 429")

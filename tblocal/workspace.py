@@ -67,8 +67,8 @@ class Workspace:
             "max_result_rows": s.max_result_rows,
             "result_overflow_mode": "throw",
             # Large GROUP BYs and sorts spill to disk instead of growing the server (affinity over 10M events).
-            "max_bytes_before_external_group_by": s.query_memory_bytes // 8,
-            "max_bytes_before_external_sort": s.query_memory_bytes // 8,
+            "max_bytes_before_external_group_by": s.query_spill_bytes,
+            "max_bytes_before_external_sort": s.query_spill_bytes,
         }
 
     async def run(self, sql: str, fmt: str, params: dict) -> bytes:
