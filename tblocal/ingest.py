@@ -44,6 +44,8 @@ _ARRAY_NEXT_LINE = re.compile(rb"\n[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
 LINE_KEY = "__tblocal_line"
 SKIP_ERRORS = {"input_format_allow_errors_num": 1_000_000_000, "input_format_allow_errors_ratio": 1}
 EXACT_REASONS = 64
+# The materialized views of one INSERT run side by side rather than one after another.
+VIEW_SETTINGS = {"parallel_view_processing": 1}
 ROW_REFUSED = "ClickHouse could not convert this row to the data source's column types (exact reasons are given for the first 64 refused rows of a batch)"
 # Parse errors of FROM INFILE name the file; strip that so reasons read as for inline data.
 _INFILE_NOISE = re.compile(r"\s*:?\s*\(in file/uri [^)]*\).*$|\s*: While executing .*$", re.S)
@@ -340,14 +342,14 @@ class Writer:
             f"SELECT __tag, count() AS n, countIf(notEmpty(__err_cols)) AS q FROM ({with_errors}) GROUP BY __tag"
         )
         if any(int(row["q"]) for row in counts):
-            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM ({with_errors}) WHERE empty(__err_cols)")
+            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM ({with_errors}) WHERE empty(__err_cols)", VIEW_SETTINGS)
             q_values = ", ".join(f"toString({quote_ident(c.key)})" for c in self.cols)
             self.engine.execute(
                 f"INSERT INTO {quarantine} ({names}, c__error_column, c__error, c__import_id) "
                 f"SELECT {q_values}, __err_cols, __errs, {ids}[__tag + 1] FROM ({with_errors}) WHERE notEmpty(__err_cols)"
             )
         else:  # every staged row passed the checks: one pass, no check expressions, no quarantine scan
-            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.stage_table}")
+            self.engine.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {self.stage_table}", VIEW_SETTINGS)
         for row in counts:
             outcome = requests[int(row["__tag"])].outcome
             outcome.quarantined_rows += int(row["q"])
