@@ -7,18 +7,21 @@ good line still lands. Required columns and integer ranges are checked in SQL.
 """
 
 import asyncio
+import contextlib
 import gzip
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import compaction
 from .engine import Engine, EngineError, quote_ident, quote_string
 from .errors import BadRequest, TooLarge, TooManyRequests, Unavailable
 from .project import DataSource, Project, json_key
@@ -417,11 +420,13 @@ class Ingestor:
     """Accepts bodies from many requests and writes them in large batches from one thread.
 
     A wait=true request is answered after its batch's INSERTs returned (the rows are on
-    disk and queryable); wait=false requests are answered at once and written within
-    flush_interval, or at shutdown.
+    disk and queryable); wait=false requests are answered at once and written with the next
+    batch (at the latest at shutdown). When writes pause, partitions are compacted.
     """
 
-    def __init__(self, engine: Engine, project: Project, database: str, max_queue_bytes: int, batch_bytes: int = 32 * 1024 * 1024):
+    def __init__(self, engine: Engine, project: Project, database: str, max_queue_bytes: int,
+                 batch_bytes: int = 32 * 1024 * 1024, compact_after_s: float = 0):
+        self.engine, self.database, self.compact_after_s = engine, database, compact_after_s
         self.writers = {name: Writer(engine, database, ds) for name, ds in project.datasources.items()}
         self.max_queue_bytes, self.batch_bytes = max_queue_bytes, batch_bytes
         self.queues: dict[str, list[_Pending]] = {name: [] for name in self.writers}
@@ -430,7 +435,9 @@ class Ingestor:
         self._lock = threading.Lock()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._compactor: asyncio.Task | None = None
         self._closing = False
+        self.last_write = time.monotonic()
         self.journal = None  # a Path marking a commit in progress (set by the workspace)
 
     def write_now(self, datasource: str, requests: list[Request]) -> None:
@@ -446,6 +453,8 @@ class Ingestor:
         """Start the background writer loop."""
         self._wakeup = asyncio.Event()
         self._task = asyncio.create_task(self._run())
+        if self.compact_after_s > 0:
+            self._compactor = asyncio.create_task(self._compact_when_idle())
 
     async def submit(self, datasource: str, request: Request, wait: bool) -> Outcome | None:
         """Queue a body; with wait, return its outcome once written."""
@@ -454,6 +463,7 @@ class Ingestor:
         if self.queued_bytes + len(request.body) > self.max_queue_bytes:
             raise TooManyRequests("Too many rows waiting to be written; retry shortly", EVENTS_DOCS)
         done = asyncio.get_running_loop().create_future() if wait else None
+        self.last_write = time.monotonic()
         self.queues[datasource].append(_Pending(request, done))
         self.queued_bytes += len(request.body)
         self._wakeup.set()
@@ -489,9 +499,30 @@ class Ingestor:
             if self._closing:
                 return
 
+    async def _compact_when_idle(self) -> None:
+        """Once no rows have arrived for compact_after_s, merge each fragmented partition into one part
+        (on its own thread, so writes go on; a write that arrives stops it after the current partition)."""
+        compacted = None  # last_write as of the last finished compaction
+        while not self._closing:
+            await asyncio.sleep(min(1.0, self.compact_after_s))
+            stamp = self.last_write
+            if stamp == compacted or time.monotonic() - stamp < self.compact_after_s:
+                continue
+            stop = lambda: self._closing or self.last_write != stamp  # noqa: E731
+            try:
+                await asyncio.to_thread(compaction.compact, self.engine, self.database, stop)
+            except EngineError:  # compaction only speeds reads up; it never fails a client
+                pass
+            if not stop():
+                compacted = stamp
+
     async def close(self) -> None:
         """Write everything still queued, then stop the writer."""
         self._closing = True
+        if self._compactor is not None:  # a partition being merged finishes on its thread; no other starts
+            self._compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._compactor
         if self._task is not None:
             self._wakeup.set()
             await self._task

@@ -25,7 +25,7 @@ class Settings:
     max_result_rows: int = _setting(1_000_000, "TBLOCAL_MAX_RESULT_ROWS", "rows a query may return")
     max_concurrent_queries: int = _setting(64, "TBLOCAL_MAX_CONCURRENT_QUERIES", "queries in flight before 429")
     ingest_queue_bytes: int = _setting(256 * 1024 * 1024, "TBLOCAL_INGEST_QUEUE_BYTES", "unflushed bytes before 429")
-    flush_interval_s: float = _setting(1.0, "TBLOCAL_FLUSH_INTERVAL", "longest wait before wait=false rows are written")
+    compact_after_s: float = _setting(5.0, "TBLOCAL_COMPACT_AFTER", "idle seconds after the last write before each partition is merged into one part; 0 = never")
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

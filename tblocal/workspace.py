@@ -34,7 +34,8 @@ class Workspace:
         self.renderer = Renderer(self.project, database)
         Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
         self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token)
-        self.ingestor = Ingestor(self.engine, self.project, database, settings.ingest_queue_bytes)
+        self.ingestor = Ingestor(self.engine, self.project, database, settings.ingest_queue_bytes,
+                                 compact_after_s=settings.compact_after_s)
         self.ingestor.journal = data_dir / f"committing-{database}"
         if self.ingestor.journal.exists():
             self._rebuild_views()

@@ -6,8 +6,15 @@ from pathlib import Path
 import pytest
 
 from server_process import ROOT, ServerProcess
+from tblocal.engine import Engine
 
 TEST_PROJECT = ROOT / "tests" / "project"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    """The process's in-process chDB engine, on a fresh data dir (chDB allows one per process)."""
+    return Engine.open(tmp_path_factory.mktemp("engine") / "chdb")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""tblocal.engine: the one chDB wrapper (in-process; the only test module that opens chDB here)."""
+"""tblocal.engine: the one chDB wrapper (in-process, on the session's `engine` fixture from conftest)."""
 
 import threading
 
@@ -6,12 +6,6 @@ import pytest
 
 from tblocal.engine import Engine, EngineError, parse_error, quote_ident, quote_string
 from tblocal.errors import BadRequest, Timeout
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    """The process's engine, on a fresh data dir."""
-    return Engine.open(tmp_path_factory.mktemp("engine") / "chdb")
 
 
 def test_open_hands_back_the_same_engine(engine):

@@ -11,7 +11,7 @@ def test_defaults():
     assert (s.host, s.port, s.data_dir, s.project, s.admin_token) == ("127.0.0.1", 7181, Path(".tblocal"), Path("."), "")
     assert s.max_body_bytes == 10 * 1024 * 1024
     assert s.query_timeout_s == 10.0
-    assert s.flush_interval_s == 1.0
+    assert s.compact_after_s == 5.0
 
 
 def test_environment_is_converted_to_each_settings_type():
