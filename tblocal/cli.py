@@ -78,6 +78,7 @@ def serve(args, settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        loop="uvloop",
         http="h11",  # h11 lets a long URL reach the app for a JSON 414; httptools answers a plain-text 400
         h11_max_incomplete_event_size=4 * 1024 * 1024,  # long URLs reach the app and get a JSON 414, not a reset
     )
