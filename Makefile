@@ -21,7 +21,7 @@ setup: $(STAMP)
 
 ## serve: load fixtures/ into an empty data dir and serve on 127.0.0.1:$(PORT)
 serve: setup
-	$(BIN)/tblocal serve --data-dir $(DATA_DIR) --port $(PORT) --load-fixtures fixtures
+	$(BIN)/tblocal serve --data-dir $(DATA_DIR) --port $(PORT) --load-fixtures fixtures $(SERVE_ARGS)
 
 ## check: tb check and tb fmt --diff on every datafile
 check: setup
