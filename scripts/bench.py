@@ -207,7 +207,6 @@ def raw_main(args) -> None:
     """Plain chDB: same batches into a MergeTree of the same schema, then the naive queries."""
     import chdb
 
-    sys.path.insert(0, str(ROOT))
     from tblocal.ddl import create_table
     from tblocal.project import load_project
 

@@ -51,7 +51,7 @@ def test_compact_stops_between_partitions_when_asked(engine):
 
 
 def test_ingestor_compacts_once_writes_pause(engine):
-    """compact_after_s without writes, the ingestor merges each fragmented partition into one part."""
+    """After compact_after_s without writes, the ingestor merges each fragmented partition into one part."""
     fragmented_table(engine, "compact_idle")
     ingestor = Ingestor(engine, Project(Path("."), {}, {}, []), "compact_idle", 1024, compact_after_s=0.2)
 
