@@ -23,9 +23,8 @@ setup: $(STAMP)
 serve: setup
 	$(BIN)/tblocal serve --data-dir $(DATA_DIR) --port $(PORT) --load-fixtures fixtures $(SERVE_ARGS)
 
-## check: tb check and tb fmt --diff on every datafile
+## check: tb fmt --diff on every datafile (the Forward CLI's own formatter and parser)
 check: setup
-	TB_CLI_TELEMETRY_OPTOUT=1 $(BIN)/tb --no-version-warning check $(DATAFILES)
 	@for f in $(DATAFILES); do TB_CLI_TELEMETRY_OPTOUT=1 $(BIN)/tb --no-version-warning fmt --diff --no-color $$f || exit 1; done
 
 ## test: datafile checks, then the whole pytest suite against tblocal

@@ -1,4 +1,4 @@
-"""Datafiles -> Project, read with tinybird-cli's own parser."""
+"""Datafiles -> Project, read with the Forward CLI's own parser (tinybird.datafile)."""
 
 import contextlib
 import io
@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from tinybird.datafile_common import parse_datasource, parse_pipe
+from tinybird.datafile.common import DatafileSyntaxError
+from tinybird.datafile.parse_datasource import parse_datasource
+from tinybird.datafile.parse_pipe import parse_pipe
 
 
 class ProjectError(Exception):
@@ -117,7 +119,7 @@ def load_project(root: Path) -> Project:
             engine_args=dict(engine["args"]),
             indexes=node.get("indexes") or [],
         )
-        tokens += [Token(t["token_name"], t["permissions"], "datasource", path.stem) for t in doc.tokens]
+        tokens += [Token(t["token_name"], t["permission"], "datasource", path.stem) for t in doc.tokens]
     for path in sorted(root.glob("pipes/*.pipe")):
         doc = _parse(parse_pipe, path)
         nodes = [
@@ -131,7 +133,7 @@ def load_project(root: Path) -> Project:
             for n in doc.nodes
         ]
         pipes[path.stem] = Pipe(path.stem, (doc.description or "").strip(), nodes)
-        tokens += [Token(t["token_name"], t["permissions"], "pipe", path.stem) for t in doc.tokens]
+        tokens += [Token(t["token_name"], t["permission"], "pipe", path.stem) for t in doc.tokens]
     for pipe in pipes.values():
         for node in pipe.materialized:
             if node.datasource not in datasources:
@@ -143,10 +145,12 @@ def load_project(root: Path) -> Project:
 
 
 def _parse(parser, path: Path):
-    # tinybird-cli prints warnings to stdout and raises click exceptions; turn both into one clear error.
+    # The parser prints warnings to stdout and raises click exceptions; turn both into one clear error.
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return parser(str(path))
+            return parser(str(path)).datafile
+    except DatafileSyntaxError as e:
+        raise ProjectError(f"{path}:{e.lineno}: {e.message}") from None
     except click.ClickException as e:
         raise ProjectError(f"{path}: {e.format_message()}") from None
     except Exception as e:  # the parser raises bare ValueErrors too

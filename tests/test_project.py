@@ -80,7 +80,7 @@ def test_an_unparsable_datafile_names_the_file(tmp_path):
     (root / "datasources" / "broken.datasource").write_text("SCHEMA >\n    `a` String\n\nNOT_A_KEYWORD x\n")
     with pytest.raises(ProjectError) as e:
         load_project(root)
-    assert str(e.value).startswith(str(root / "datasources" / "broken.datasource") + ": ")
+    assert str(e.value).startswith(str(root / "datasources" / "broken.datasource") + ":3: ")
 
 
 def test_empty_folder_is_an_empty_project(tmp_path):
