@@ -27,11 +27,11 @@ def _lock(data_dir: Path):
     return handle
 
 
-def _workspace(settings: Settings, rebuild_views: bool = False):
-    from .workspace import Workspace
+def _workspaces(settings: Settings, rebuild_views: bool = False):
+    from .workspaces import Workspaces
 
     try:
-        return Workspace(settings, rebuild_views=rebuild_views)
+        return Workspaces(settings, rebuild_views=rebuild_views)
     except ProjectError as e:
         raise SystemExit(f"tblocal: {e}") from None
 
@@ -61,7 +61,8 @@ def serve(args, settings: Settings) -> None:
     from .server import create_app
 
     lock = _lock(settings.data_dir)
-    ws = _workspace(settings, args.rebuild_views)
+    workspaces = _workspaces(settings, args.rebuild_views)
+    ws = workspaces.default
     if args.load_fixtures:
         load_fixtures(ws, Path(args.load_fixtures))
     base = f"http://{settings.host}:{settings.port}"
@@ -72,7 +73,7 @@ def serve(args, settings: Settings) -> None:
         print(f'tblocal: try: curl "{base}/v0/pipes/{first_pipe}.json?token={ws.tokens.admin.token}"', file=sys.stderr)
     sys.stderr.flush()
     uvicorn.run(
-        create_app(ws),
+        create_app(workspaces),
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -102,7 +103,7 @@ def tokens(args, settings: Settings) -> None:
 def load(args, settings: Settings) -> None:
     """Append a local NDJSON or CSV file to a data source, offline."""
     lock = _lock(settings.data_dir)
-    ws = _workspace(settings)
+    ws = _workspaces(settings).default
     path = Path(args.file)
     if not path.exists():
         raise SystemExit(f"tblocal: {path}: no such file")

@@ -179,7 +179,11 @@ class Schema:
             self.engine.execute(sql)
         for sql in todo.populate:
             self.engine.execute(sql)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(todo.state, indent=1, sort_keys=True))
-        tmp.replace(self.state_file)
+        self.save(todo.state)
         return todo
+
+    def save(self, state: dict) -> None:
+        """Record state as what the data dir holds."""
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        tmp.replace(self.state_file)

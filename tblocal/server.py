@@ -15,6 +15,7 @@ from . import formats, ingest, openapi
 from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, UriTooLong
 from .tokens import Grant
 from .workspace import Workspace
+from .workspaces import Workspaces
 
 log = logging.getLogger("tblocal")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -32,15 +33,9 @@ def _token(request: Request) -> str | None:
     return request.query_params.get("token")
 
 
-def _grant(request: Request) -> Grant:
-    ws: Workspace = request.app.state.workspace
-    token = _token(request)
-    if not token:
-        raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
-    grant = ws.tokens.find(token)
-    if grant is None:
-        raise Forbidden("Invalid token")
-    return grant
+def _access(request: Request) -> tuple[Workspace, Grant]:
+    """The workspace the request's token opens, and what it may do there."""
+    return request.app.state.workspaces.access(_token(request))
 
 
 async def _body(request: Request) -> bytes:
@@ -92,22 +87,22 @@ async def local_tokens(request: Request) -> Response:
     """Tinybird Local's bootstrap: the admin token, on loopback only."""
     if (request.client.host if request.client else "") not in LOOPBACK:
         raise Forbidden("/tokens is only served to loopback clients")
-    admin = request.app.state.workspace.tokens.admin.token
-    return _json({"admin_token": admin, "workspace_admin_token": admin, "user_token": admin})
+    workspaces = request.app.state.workspaces
+    admin = workspaces.default.tokens.admin.token
+    return _json({"admin_token": admin, "workspace_admin_token": admin, "user_token": workspaces.user_token})
 
 
 async def list_tokens(request: Request) -> Response:
     """Every token with its scopes (admin only)."""
-    grant = _grant(request)
+    ws, grant = _access(request)
     if not grant.can("ADMIN"):
         raise Forbidden("Listing tokens needs the admin token")
-    return _json({"tokens": [g.as_json() for g in request.app.state.workspace.tokens.grants]})
+    return _json({"tokens": [g.as_json() for g in ws.tokens.grants]})
 
 
 async def events(request: Request) -> Response:
     """Events API: NDJSON rows in, {"successful_rows", "quarantined_rows"} out."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     ds = ws.datasource(request.query_params.get("name"), grant)
     body = await _body(request)
     if not body.strip():
@@ -121,12 +116,11 @@ async def events(request: Request) -> Response:
 
 async def pipe_data(request: Request) -> Response:
     """An endpoint's rows in .json, .csv, .ndjson or .parquet."""
-    ws: Workspace = request.app.state.workspace
     name, _, ext = request.path_params["file"].rpartition(".")
     if not name:
         raise NotFound(f"The pipe '{ext}' does not exist: call /v0/pipes/<name>.json")
     fmt, content_type = formats.by_extension(ext)
-    grant = _grant(request)
+    ws, grant = _access(request)
     params = await _params(request)
     sql = ws.pipe_sql(grant, name, params)
     return Response(await ws.run(sql, fmt, params), media_type=content_type)
@@ -134,8 +128,7 @@ async def pipe_data(request: Request) -> Response:
 
 async def pipe_openapi(request: Request) -> Response:
     """OpenAPI 3 document of the endpoints this token can read."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     readable = {n for n in ws.project.endpoints if grant.can(f"PIPES:READ:{n}")}
     base = str(request.base_url).rstrip("/")
     return _json(openapi.document(ws.project, base, readable))
@@ -143,8 +136,7 @@ async def pipe_openapi(request: Request) -> Response:
 
 async def list_pipes(request: Request) -> Response:
     """The pipes this token can read."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     pipes = [
         {
             "name": p.name,
@@ -161,8 +153,7 @@ async def list_pipes(request: Request) -> Response:
 
 async def list_datasources(request: Request) -> Response:
     """The data sources this token can read or append to, with row counts."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     counts = ws.row_counts()
     out = []
     for ds in ws.project.datasources.values():
@@ -182,8 +173,7 @@ async def list_datasources(request: Request) -> Response:
 
 async def append_datasource(request: Request) -> Response:
     """Bulk append of an NDJSON or CSV body: POST /v0/datasources?name=X&mode=append."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     mode = request.query_params.get("mode", "append")
     if mode != "append":
         raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (push datafiles instead)")
@@ -210,8 +200,7 @@ async def append_datasource(request: Request) -> Response:
 
 async def sql(request: Request) -> Response:
     """Query API: SQL over data sources and pipes, JSON unless it ends with FORMAT."""
-    ws: Workspace = request.app.state.workspace
-    grant = _grant(request)
+    ws, grant = _access(request)
     params = await _params(request)
     query, fmt_name = ws.sql(grant, params.get("q", ""), params)
     fmt, content_type = formats.by_name(fmt_name)
@@ -278,22 +267,23 @@ class RequestLog:
             log.info("%s %s %s %.1fms", scope["method"], scope["path"], status[0], ms)
 
 
-def create_app(workspace: Workspace) -> Starlette:
-    """The ASGI app serving workspace."""
+def create_app(workspaces: Workspaces) -> Starlette:
+    """The ASGI app serving every workspace."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        await workspace.ingestor.start()
+        await workspaces.start()
         try:
             yield
         finally:
-            await workspace.ingestor.close()
+            await workspaces.close()
 
     app = Starlette(
         routes=ROUTES,
         exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
-    app.state.workspace = workspace
+    app.state.workspaces = workspaces
+    app.state.workspace = workspaces.default  # settings and limits are the server's, read through the default
     app.add_middleware(RequestLog)
     return app

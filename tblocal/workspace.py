@@ -33,15 +33,32 @@ class Workspace:
         self.engine = Engine.open(data_dir / "chdb")
         self.renderer = Renderer(self.project, database)
         Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
-        self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token)
-        self.ingestor = Ingestor(self.engine, self.project, database, settings.ingest_queue_bytes,
-                                 compact_after_s=settings.compact_after_s)
-        self.ingestor.journal = data_dir / f"committing-{database}"
+        # TB_TOKEN is the default workspace's admin token; every other workspace makes its own.
+        self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token if database == "tb" else "")
+        self.ingestor = self.new_ingestor()
         if self.ingestor.journal.exists():
             self._rebuild_views()
             self.ingestor.journal.unlink()
         self.in_flight = 0
         self._sql_cache: dict[tuple, str] = {}
+
+    def new_ingestor(self) -> Ingestor:
+        """A writer for this workspace's data sources (not started)."""
+        s = self.settings
+        ingestor = Ingestor(self.engine, self.project, self.database, s.ingest_queue_bytes, compact_after_s=s.compact_after_s)
+        ingestor.journal = Path(s.data_dir) / f"committing-{self.database}"
+        return ingestor
+
+    def files(self) -> list[Path]:
+        """The files under the data dir that belong to this workspace's database."""
+        data_dir = Path(self.settings.data_dir)
+        return [data_dir / f"{kind}-{self.database}{ext}" for kind, ext in (("schema", ".json"), ("tokens", ".json"), ("committing", ""))]
+
+    def drop(self) -> None:
+        """Remove the database and this workspace's files (its writer must be closed)."""
+        self.engine.execute(f"DROP DATABASE IF EXISTS {self.database} SYNC")
+        for path in self.files():
+            path.unlink(missing_ok=True)
 
     def _rebuild_views(self) -> None:
         """After a crash in the middle of a commit, a source table may hold rows its materialized views never

@@ -1,0 +1,147 @@
+"""Datafiles sent by `tb build` / `tb deploy` -> checked project -> what changes -> the workspace that serves it.
+
+A build recreates the data sources whose datafile changed (a build workspace is for trying
+things); a deployment keeps data: a changed data source must only add columns at the end,
+and a data source whose datafile is gone is dropped only with allow_destructive_operations.
+Changed materialized views are rebuilt from their sources (Forward backfills them too).
+Everything is checked first, in a scratch database, so a refused change changes nothing.
+"""
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import sandbox
+from .ddl import Schema, plan
+from .engine import EngineError, quote_ident
+from .pipes import Renderer
+from .project import Project, ProjectError, load_project
+from .workspace import Workspace
+
+KINDS = {".datasource": "datasources", ".pipe": "pipes"}
+
+
+class DeployError(Exception):
+    """The datafiles cannot be applied: errors as [{"filename", "error"}] (filename may be empty)."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__("; ".join(e["error"] for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class Changes:
+    new_datasource_names: list[str] = field(default_factory=list)
+    changed_datasource_names: list[str] = field(default_factory=list)
+    deleted_datasource_names: list[str] = field(default_factory=list)
+    new_pipe_names: list[str] = field(default_factory=list)
+    changed_pipe_names: list[str] = field(default_factory=list)
+    deleted_pipe_names: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        """Whether anything changes at all."""
+        return any(vars(self).values())
+
+
+def stage(files: dict[str, bytes], folder: Path) -> Project:
+    """Write the sent datafiles into folder (datasources/, pipes/) and parse them; DeployError names each bad file."""
+    shutil.rmtree(folder, ignore_errors=True)
+    errors, origin = [], {}
+    for name, body in sorted(files.items()):
+        path = PurePosixPath(name)
+        kind = KINDS.get(path.suffix)
+        if kind is None:
+            continue  # fixtures, tests and other project files are the CLI's business, not the server's
+        target = folder / kind / path.name
+        if path.name in origin.get(kind, {}):
+            errors.append({"filename": name, "error": f"another file is also called {path.name}"})
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        origin.setdefault(kind, {})[path.name] = name
+    if errors:
+        raise DeployError(errors)
+    try:
+        return load_project(folder)
+    except ProjectError as e:
+        message = str(e)
+        for kind, names in origin.items():
+            for base, sent in names.items():
+                prefix = str(folder / kind / base)
+                if message.startswith(prefix):
+                    raise DeployError([{"filename": sent, "error": message[len(prefix):].lstrip(":").strip()}]) from None
+        raise DeployError([{"filename": "", "error": message}]) from None
+
+
+def changes(old: Project, new: Project) -> Changes:
+    """Which data sources and pipes are new, changed or gone."""
+    out = Changes()
+    for kind, before, after in (("datasource", old.datasources, new.datasources), ("pipe", old.pipes, new.pipes)):
+        getattr(out, f"new_{kind}_names").extend(sorted(set(after) - set(before)))
+        getattr(out, f"deleted_{kind}_names").extend(sorted(set(before) - set(after)))
+        getattr(out, f"changed_{kind}_names").extend(sorted(n for n in set(before) & set(after) if before[n] != after[n]))
+    return out
+
+
+def apply(ws: Workspace, project_dir: Path, new: Project, todo: Changes, recreate_changed: bool, destructive: bool) -> Workspace:
+    """Check, then change ws's database to serve new (whose datafiles are in project_dir); returns the new workspace."""
+    if todo.deleted_datasource_names and not destructive:
+        raise DeployError([{"filename": f"{n}.datasource", "error": f"Data source '{n}' would be deleted with all its data; "
+                            "deploy with --allow-destructive-operations to do so"} for n in todo.deleted_datasource_names])
+    dropped = set(todo.deleted_datasource_names) | (set(todo.changed_datasource_names) if recreate_changed else set())
+    schema = Schema(ws.engine, Path(ws.settings.data_dir) / f"schema-{ws.database}.json")
+    state = schema.current() or {"datasources": {}, "views": {}}
+    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | _sources(v["sql"]))}
+    kept = {"datasources": {n: d for n, d in state["datasources"].items() if n not in dropped},
+            "views": {n: v for n, v in state["views"].items() if n not in views}}
+    renderer = Renderer(new, ws.database)
+    try:
+        problems = plan(new, renderer, kept, rebuild_views=True).problems
+    except ProjectError as e:
+        problems = [str(e)]
+    if problems:
+        raise DeployError([{"filename": "", "error": p} for p in problems])
+    _check_in_scratch(ws, new)
+
+    db = ws.database
+    for name, view in views.items():
+        ws.engine.execute(f"DROP VIEW IF EXISTS {db}.{quote_ident(name)} SYNC")
+        if view["target"] not in dropped:  # the view is re-created and refills its target from the sources
+            ws.engine.execute(f"TRUNCATE TABLE IF EXISTS {db}.{quote_ident(view['target'])}")
+    for name in sorted(dropped):
+        for table in (name, f"{name}_quarantine"):
+            ws.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_ident(table)} SYNC")
+    schema.save(kept)
+    return Workspace(ws.settings, project=load_project(project_dir), database=db, rebuild_views=True)
+
+
+def _sources(sql: str) -> set[str]:
+    return {table for _, table, _ in sandbox.used_tables(sql)}
+
+
+def _check_in_scratch(ws: Workspace, new: Project) -> None:
+    """Create every table and view of new in an empty scratch database, so ClickHouse checks types and SQL."""
+    scratch = f"{ws.database}__check"
+    ws.engine.execute(f"DROP DATABASE IF EXISTS {scratch} SYNC")
+    ws.engine.execute(f"CREATE DATABASE {scratch}")
+    try:
+        statements = plan(new, Renderer(new, scratch), None).statements
+        for sql in statements:
+            try:
+                ws.engine.execute(sql)
+            except EngineError as e:
+                raise DeployError([{"filename": _filename(new, sql), "error": e.message}]) from None
+    finally:
+        ws.engine.execute(f"DROP DATABASE IF EXISTS {scratch} SYNC")
+
+
+def _filename(project: Project, sql: str) -> str:
+    for pipe in project.pipes.values():
+        if any(f"mv__{pipe.name}__{n.name}" in sql for n in pipe.materialized):
+            return f"{pipe.name}.pipe"
+    for name in project.datasources:
+        if quote_ident(name) in sql.split("(")[0]:
+            return f"{name}.datasource"
+    return ""
+

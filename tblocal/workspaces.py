@@ -1,0 +1,174 @@
+"""Every workspace of the server: the default one (this repo's datafiles) plus build and test ones made by `tb`.
+
+Each workspace is its own chDB database with its own tokens and data. The list is kept in
+<data dir>/workspaces.json; the datafiles of a non-default workspace in <data dir>/workspaces/<id>/.
+"""
+
+import asyncio
+import hmac
+import json
+import os
+import secrets
+import shutil
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import BadRequest, Forbidden, NotFound
+from .project import load_project
+from .settings import Settings
+from .tokens import Grant
+from .workspace import Workspace
+
+DEFAULT_NAME = "Tinybird_Local_Testing"  # what Tinybird Local calls the workspace /tokens opens
+WORKSPACE_DOCS = "https://www.tinybird.co/docs/forward/get-started/local"
+
+
+def now() -> str:
+    """UTC now as Tinybird's APIs print it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class Record:
+    id: str
+    name: str
+    database: str
+    created_at: str
+
+
+class Workspaces:
+    """The registry: which workspaces exist, which token opens which, and the user token that manages them."""
+
+    def __init__(self, settings: Settings, rebuild_views: bool = False):
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.path = self.data_dir / "workspaces.json"
+        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.user_token = saved.get("user_token") or "p." + secrets.token_urlsafe(32)
+        self.organization_id = saved.get("organization_id") or str(uuid.uuid4())
+        records = [Record(**r) for r in saved.get("workspaces", [])]
+        if not records or records[0].database != "tb":
+            records.insert(0, Record(str(uuid.uuid4()), DEFAULT_NAME, "tb", now()))
+        self.records = {r.id: r for r in records}
+        self.live: dict[str, Workspace] = {}
+        for r in records:
+            ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == "tb" else self._open(r)
+            self.live[r.id] = ws
+        self._save()
+
+    @property
+    def default(self) -> Workspace:
+        """The workspace `make serve` loads from this repo and /tokens' workspace_admin_token opens."""
+        return self.live[next(iter(self.records))]
+
+    def project_dir(self, record: Record) -> Path:
+        """Where a non-default workspace keeps its datafiles."""
+        return self.data_dir / "workspaces" / record.id
+
+    def _open(self, record: Record) -> Workspace:
+        folder = self.project_dir(record)
+        folder.mkdir(parents=True, exist_ok=True)
+        return Workspace(self.settings, project=load_project(folder), database=record.database)
+
+    def _save(self) -> None:
+        body = {"user_token": self.user_token, "organization_id": self.organization_id,
+                "workspaces": [asdict(r) for r in self.records.values()]}
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(body, f, indent=1)
+        tmp.replace(self.path)
+
+    # -- lookups
+
+    def record(self, ws: Workspace) -> Record:
+        """The registry entry of a live workspace."""
+        return next(self.records[i] for i, w in self.live.items() if w is ws)
+
+    def find(self, id_or_name: str) -> Record:
+        """A workspace by id or name, else 404."""
+        for r in self.records.values():
+            if id_or_name in (r.id, r.name):
+                return r
+        raise NotFound(f"Workspace '{id_or_name[:80]}' not found", WORKSPACE_DOCS)
+
+    def access(self, token: str | None) -> tuple[Workspace, Grant]:
+        """The workspace and grant a token opens; 403 when it opens none."""
+        if not token:
+            raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
+        if self.is_user_token(token):  # the user token acts as the default workspace's admin, as on Tinybird Local
+            return self.default, self.default.tokens.admin
+        for ws in self.live.values():
+            grant = ws.tokens.find(token)
+            if grant is not None:
+                return ws, grant
+        raise Forbidden("Invalid token")
+
+    def is_user_token(self, token: str | None) -> bool:
+        """Whether token is the user token (manages workspaces)."""
+        return bool(token) and hmac.compare_digest(token.encode(), self.user_token.encode())
+
+    def require_user(self, token: str | None) -> None:
+        """403 unless token may manage workspaces: the user token or the default workspace's admin token."""
+        if self.is_user_token(token):
+            return
+        grant = self.default.tokens.find(token)
+        if grant is None or grant is not self.default.tokens.admin:
+            raise Forbidden("Managing workspaces needs the user token or the admin token (GET /tokens)")
+
+    # -- changes
+
+    async def create(self, name: str) -> Workspace:
+        """A new, empty workspace called name."""
+        name = (name or "").strip()
+        if not name or len(name) > 200:
+            raise BadRequest("The 'name' parameter is required (at most 200 characters)", WORKSPACE_DOCS)
+        if any(r.name == name for r in self.records.values()):
+            raise BadRequest(f"A workspace called '{name}' already exists", WORKSPACE_DOCS)
+        wid = str(uuid.uuid4())
+        record = Record(wid, name, "w_" + wid.replace("-", "")[:20], now())
+        ws = self._open(record)
+        await ws.ingestor.start()
+        self.records[wid], self.live[wid] = record, ws
+        self._save()
+        return ws
+
+    async def delete(self, id_or_name: str) -> Record:
+        """Drop a workspace, its tables, tokens and datafiles for good."""
+        record = self.find(id_or_name)
+        if record.database == "tb":
+            raise BadRequest("The default workspace cannot be deleted", WORKSPACE_DOCS)
+        ws = self.live.pop(record.id)
+        del self.records[record.id]
+        self._save()
+        await ws.ingestor.close()
+        ws.drop()
+        shutil.rmtree(self.project_dir(record), ignore_errors=True)
+        return record
+
+    async def replace(self, ws: Workspace, make) -> Workspace:
+        """Serve make() in place of ws (a build or deployment): ws's queued rows are written first, then
+        make builds the new workspace on the same database; if make fails, ws serves on."""
+        wid = self.record(ws).id
+        await ws.ingestor.close()
+        try:
+            new = await asyncio.to_thread(make)
+        except BaseException:
+            ws.ingestor = ws.new_ingestor()
+            await ws.ingestor.start()
+            raise
+        await new.ingestor.start()
+        self.live[wid] = new
+        return new
+
+    async def start(self) -> None:
+        """Start every workspace's writer."""
+        for ws in self.live.values():
+            await ws.ingestor.start()
+
+    async def close(self) -> None:
+        """Write what is queued in every workspace, then stop."""
+        for ws in self.live.values():
+            await ws.ingestor.close()
