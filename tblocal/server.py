@@ -1,20 +1,18 @@
 """The HTTP API: one route table, small handlers, Tinybird's errors."""
 
 import contextlib
-import json
 import logging
 import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from . import formats, ingest, openapi
+from .http import access, json_response, read_body, read_params
 from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, UriTooLong
-from .tokens import Grant
-from .workspace import Workspace
 from .workspaces import Workspaces
 
 log = logging.getLogger("tblocal")
@@ -22,65 +20,11 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
 
 
-def _json(data, status: int = 200) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status, media_type="application/json")
-
-
-def _token(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.query_params.get("token")
-
-
-def _access(request: Request) -> tuple[Workspace, Grant]:
-    """The workspace the request's token opens, and what it may do there."""
-    return request.app.state.workspaces.access(_token(request))
-
-
-async def _body(request: Request) -> bytes:
-    ws: Workspace = request.app.state.workspace
-    limit = ws.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
-    return ingest.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
-
-
-async def _params(request: Request) -> dict:
-    """Query string, then a form or JSON body of a POST, as Tinybird reads pipe parameters."""
-    params = dict(request.query_params)
-    if request.method == "POST":
-        body = await _body(request)
-        kind = request.headers.get("content-type", "")
-        if body and "json" in kind:
-            try:
-                data = json.loads(body)
-            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's parser goes
-                raise BadRequest("The body is not valid JSON") from None
-            if not isinstance(data, dict):
-                raise BadRequest("The JSON body must be an object of parameters")
-            params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()})
-        elif body:
-            from urllib.parse import parse_qsl
-
-            params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    for key, value in params.items():
-        if "\x00" in key or "\x00" in value:
-            raise BadRequest(f"Parameter '{key[:40]}' contains a NUL character")
-    return params
-
-
 # ---------------------------------------------------------------- handlers
 
 async def health(request: Request) -> Response:
     """Liveness: answers when the server can take requests."""
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def local_tokens(request: Request) -> Response:
@@ -89,29 +33,29 @@ async def local_tokens(request: Request) -> Response:
         raise Forbidden("/tokens is only served to loopback clients")
     workspaces = request.app.state.workspaces
     admin = workspaces.default.tokens.admin.token
-    return _json({"admin_token": admin, "workspace_admin_token": admin, "user_token": workspaces.user_token})
+    return json_response({"admin_token": admin, "workspace_admin_token": admin, "user_token": workspaces.user_token})
 
 
 async def list_tokens(request: Request) -> Response:
     """Every token with its scopes (admin only)."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     if not grant.can("ADMIN"):
         raise Forbidden("Listing tokens needs the admin token")
-    return _json({"tokens": [g.as_json() for g in ws.tokens.grants]})
+    return json_response({"tokens": [g.asjson_response() for g in ws.tokens.grants]})
 
 
 async def events(request: Request) -> Response:
     """Events API: NDJSON rows in, {"successful_rows", "quarantined_rows"} out."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     ds = ws.datasource(request.query_params.get("name"), grant)
-    body = await _body(request)
+    body = await read_body(request)
     if not body.strip():
         raise BadRequest("The body is empty: send one JSON object per line", ingest.EVENTS_DOCS)
     wait = request.query_params.get("wait", "false").lower() in ("true", "1")
     outcome = await ws.ingestor.submit(ds.name, ingest.Request(body), wait)
     if outcome is None:
-        return _json({"successful_rows": ingest.count_lines(body), "quarantined_rows": 0}, 202)
-    return _json({"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}, 200)
+        return json_response({"successful_rows": ingest.count_lines(body), "quarantined_rows": 0}, 202)
+    return json_response({"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}, 200)
 
 
 async def pipe_data(request: Request) -> Response:
@@ -120,23 +64,23 @@ async def pipe_data(request: Request) -> Response:
     if not name:
         raise NotFound(f"The pipe '{ext}' does not exist: call /v0/pipes/<name>.json")
     fmt, content_type = formats.by_extension(ext)
-    ws, grant = _access(request)
-    params = await _params(request)
+    ws, grant = access(request)
+    params = await read_params(request)
     sql = ws.pipe_sql(grant, name, params)
     return Response(await ws.run(sql, fmt, params), media_type=content_type)
 
 
 async def pipe_openapi(request: Request) -> Response:
     """OpenAPI 3 document of the endpoints this token can read."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     readable = {n for n in ws.project.endpoints if grant.can(f"PIPES:READ:{n}")}
     base = str(request.base_url).rstrip("/")
-    return _json(openapi.document(ws.project, base, readable))
+    return json_response(openapi.document(ws.project, base, readable))
 
 
 async def list_pipes(request: Request) -> Response:
     """The pipes this token can read."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     pipes = [
         {
             "name": p.name,
@@ -148,12 +92,12 @@ async def list_pipes(request: Request) -> Response:
         for p in ws.project.pipes.values()
         if grant.can(f"PIPES:READ:{p.name}")
     ]
-    return _json({"pipes": pipes})
+    return json_response({"pipes": pipes})
 
 
 async def list_datasources(request: Request) -> Response:
     """The data sources this token can read or append to, with row counts."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     counts = ws.row_counts()
     out = []
     for ds in ws.project.datasources.values():
@@ -168,24 +112,24 @@ async def list_datasources(request: Request) -> Response:
                 "statistics": {"row_count": counts.get(ds.name, 0)},
             }
         )
-    return _json({"datasources": out})
+    return json_response({"datasources": out})
 
 
 async def append_datasource(request: Request) -> Response:
     """Bulk append of an NDJSON or CSV body: POST /v0/datasources?name=X&mode=append."""
-    ws, grant = _access(request)
+    ws, grant = access(request)
     mode = request.query_params.get("mode", "append")
     if mode != "append":
         raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (push datafiles instead)")
     ds = ws.datasource(request.query_params.get("name"), grant)
-    body = await _body(request)
+    body = await read_body(request)
     if not body.strip():
         raise BadRequest("The body is empty")
     kind = (request.query_params.get("format") or request.headers.get("content-type", "")).lower()
     fmt = "JSONEachRow" if ("json" in kind) else "CSV"
     req = ingest.Request(body, fmt)
     outcome = await ws.ingestor.submit(ds.name, req, True)
-    return _json(
+    return json_response(
         {
             "datasource": {"name": ds.name},
             "import_id": req.import_id,
@@ -200,8 +144,8 @@ async def append_datasource(request: Request) -> Response:
 
 async def sql(request: Request) -> Response:
     """Query API: SQL over data sources and pipes, JSON unless it ends with FORMAT."""
-    ws, grant = _access(request)
-    params = await _params(request)
+    ws, grant = access(request)
+    params = await read_params(request)
     query, fmt_name = ws.sql(grant, params.get("q", ""), params)
     fmt, content_type = formats.by_name(fmt_name)
     return Response(await ws.run(query, fmt, params), media_type=content_type)
@@ -224,7 +168,7 @@ ROUTES = [
 # ---------------------------------------------------------------- errors, logs, lifecycle
 
 async def api_error(request: Request, exc: ApiError) -> Response:
-    return _json(exc.body(), exc.status)
+    return json_response(exc.body(), exc.status)
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -232,12 +176,12 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         return await api_error(request, NotFound(f"Not found: {request.url.path[:200]}"))
     if exc.status_code == 405:
         return await api_error(request, MethodNotAllowed(f"Method {request.method} not allowed on {request.url.path[:200]}"))
-    return _json({"error": str(exc.detail), "documentation": ""}, exc.status_code)
+    return json_response({"error": str(exc.detail), "documentation": ""}, exc.status_code)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path)
-    return _json({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
+    return json_response({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
 
 
 class RequestLog:
@@ -251,7 +195,7 @@ class RequestLog:
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [0]
         if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
-            app = _json(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
+            app = json_response(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
             log.info("%s %s 414", scope["method"], scope["path"][:200])
             return await app(scope, receive, send)
 

@@ -1,0 +1,67 @@
+"""What every route reads from a request: its token and workspace, its body (bounded), its parameters."""
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import ingest
+from .errors import BadRequest
+from .tokens import Grant
+from .workspace import Workspace
+
+
+def json_response(data, status: int = 200) -> Response:
+    """data as a JSON response (UTF-8, not ASCII-escaped)."""
+    return Response(json.dumps(data, ensure_ascii=False), status, media_type="application/json")
+
+
+def token_of(request: Request) -> str | None:
+    """The token of a request: Authorization: Bearer, else ?token=."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query_params.get("token")
+
+
+def access(request: Request) -> tuple[Workspace, Grant]:
+    """The workspace the request's token opens, and what it may do there."""
+    return request.app.state.workspaces.access(token_of(request))
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The body, gunzipped when so encoded; 413 past limit bytes (default: the max_body_bytes setting)."""
+    limit = limit or request.app.state.workspace.settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
+    return ingest.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
+
+
+async def read_params(request: Request) -> dict:
+    """Query string, then a form or JSON body of a POST, as Tinybird reads pipe parameters."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        body = await read_body(request)
+        kind = request.headers.get("content-type", "")
+        if body and "json" in kind:
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's parser goes
+                raise BadRequest("The body is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise BadRequest("The JSON body must be an object of parameters")
+            params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()})
+        elif body:
+            from urllib.parse import parse_qsl
+
+            params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    for key, value in params.items():
+        if "\x00" in key or "\x00" in value:
+            raise BadRequest(f"Parameter '{key[:40]}' contains a NUL character")
+    return params
