@@ -41,7 +41,7 @@ async def list_tokens(request: Request) -> Response:
     ws, grant = access(request)
     if not grant.can("ADMIN"):
         raise Forbidden("Listing tokens needs the admin token")
-    return json_response({"tokens": [g.asjson_response() for g in ws.tokens.grants]})
+    return json_response({"tokens": [g.as_json() for g in ws.tokens.grants]})
 
 
 async def events(request: Request) -> Response:
