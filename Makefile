@@ -28,7 +28,7 @@ check: setup
 	@for f in $(DATAFILES); do TB_CLI_TELEMETRY_OPTOUT=1 $(BIN)/tb --no-version-warning fmt --diff --no-color $$f || exit 1; done
 
 ## test: datafile checks, then the whole pytest suite against tblocal
-test: check
+test: check browser
 	$(BIN)/pytest
 
 clean:
@@ -142,6 +142,13 @@ BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: bench bench-deps
+
+## browser: Debian's chromium for tests/test_dashboard.py (apt-get, with sudo when not root); without
+## it those tests skip, except with CI=true, where they fail
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+		|| { echo "browser: could not install chromium: the dashboard's browser tests will skip (and fail with CI=true)" >&2; [ "$$CI" != true ]; }
 
 ## bench-deps: wrk (apt) and the bench's Python tools (chart, profilers)
 bench-deps: setup

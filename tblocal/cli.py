@@ -71,6 +71,9 @@ def serve(args, settings: Settings) -> None:
     print(f"tblocal: admin token: {ws.tokens.admin.token}", file=sys.stderr)
     if first_pipe:
         print(f'tblocal: try: curl "{base}/v0/pipes/{first_pipe}.json?token={ws.tokens.admin.token}"', file=sys.stderr)
+    read = ws.tokens.by_name("endpoints_read")
+    if read:  # the read token goes in the #fragment, which browsers never send to a server
+        print(f"tblocal: dashboard: {base}/dashboard#token={read.token}", file=sys.stderr)
     sys.stderr.flush()
     uvicorn.run(
         create_app(workspaces),

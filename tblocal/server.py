@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import formats, ingest, openapi
+from . import dashboard, formats, ingest, openapi
 from .http import access, json_response, read_body, read_params
 from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, UriTooLong
 from .workspaces import Workspaces
@@ -162,6 +162,7 @@ ROUTES = [
     Route("/v0/pipes/{file}", pipe_data, methods=["GET", "POST"]),
     Route("/v0/datasources", list_datasources, methods=["GET"]),
     Route("/v0/datasources", append_datasource, methods=["POST"]),
+    *dashboard.ROUTES,
 ]
 
 
@@ -230,4 +231,5 @@ def create_app(workspaces: Workspaces) -> Starlette:
     app.state.workspaces = workspaces
     app.state.workspace = workspaces.default  # settings and limits are the server's, read through the default
     app.add_middleware(RequestLog)
+    app.add_middleware(dashboard.Cors)
     return app
