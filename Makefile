@@ -23,9 +23,9 @@ setup: $(STAMP)
 serve: setup
 	$(BIN)/tblocal serve --data-dir $(DATA_DIR) --port $(PORT) --load-fixtures fixtures $(SERVE_ARGS)
 
-## check: tb fmt --diff on every datafile (the Forward CLI's own formatter and parser)
+## check: tb fmt --diff on every datafile (the Forward CLI's own formatter and parser); lists every file that differs
 check: setup
-	@for f in $(DATAFILES); do TB_CLI_TELEMETRY_OPTOUT=1 $(BIN)/tb --no-version-warning fmt --diff --no-color $$f || exit 1; done
+	@rc=0; for f in $(DATAFILES); do $(TB) fmt --diff --no-color "$$f" || { echo "check: $$f differs from tb fmt" >&2; rc=1; }; done; exit $$rc
 
 ## test: datafile checks, then the whole pytest suite against tblocal
 test: check browser
@@ -64,14 +64,21 @@ soak: setup
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
 # ---- CI/CD: the GitHub workflows call only these targets, so CI and people run the same steps.
-# Targets that talk to Tinybird read TB_HOST and TB_TOKEN from the environment or the command
-# line (`make deploy TB_HOST=... TB_TOKEN=...`); recipes use $$TB_TOKEN so make never echoes it.
+# Targets that talk to Tinybird Cloud read TB_HOST and TB_TOKEN from the environment or the
+# command line (`make deploy TB_HOST=... TB_TOKEN=...`); recipes use $$TB_TOKEN so make never
+# echoes it. Targets that talk to Tinybird Local (the container, or tblocal on its port) drop
+# TB_HOST/TB_TOKEN first: a TB_TOKEN would change which workspace `tb --local` picks.
 TB := TB_CLI_TELEMETRY_OPTOUT=1 $(BIN)/tb --no-version-warning
+TB_CLOUD := $(TB) --cloud --host "$$TB_HOST" --token "$$TB_TOKEN"
+TB_LOCAL := env -u TB_HOST -u TB_TOKEN $(TB) --local
 WORKFLOWS := .github/workflows/ci.yml .github/workflows/cd.yml
-# Tinybird Local (or tblocal) base URL, for `local-token`.
-TB_LOCAL_HOST ?= http://localhost:7181
-# Tries (3 s apart) `local-token` makes while the container starts.
+# Tinybird Local's address, read as the tb CLI reads it: TB_LOCAL_HOST (a host name, default
+# localhost) and TB_LOCAL_PORT (default 7181).
+TB_LOCAL_URL = http://$(or $(TB_LOCAL_HOST),localhost):$(or $(TB_LOCAL_PORT),7181)
+# Tries (3 s apart) `local-wait` makes while the container starts.
 TB_LOCAL_RETRIES ?= 60
+# `local-test-run` fails unless `tb test run` reports N/N passed with N >= this (tests/*.yaml).
+TB_TESTS_MIN ?= 5
 # What `fmt-changed` diffs against (CI passes origin/<base branch>).
 BASE_REF ?= origin/main
 # NDJSON files appended to the landing data source by `load-fixtures`.
@@ -81,11 +88,11 @@ FIXTURES_DATASOURCE ?= user_events
 REGRESSION ?= $(wildcard tests/test_regression_*.py)
 # Marker of the cases that only read (safe against production): `make smoke`.
 SMOKE_MARK ?= readonly
-# Extra `tb push` flags for a deploy, e.g. DEPLOY_FLAGS="--populate --wait".
+# Extra `tb deploy` flags, e.g. DEPLOY_FLAGS=--allow-destructive-operations (drops data sources).
 DEPLOY_FLAGS ?=
 
-.PHONY: lint-workflows fmt-changed require-target local-token push load-fixtures \
-	test-remote deploy-dry-run deploy smoke
+.PHONY: lint-workflows fmt-changed require-target local-wait local-version local-build local-test-run \
+	local-workspace local-token load-fixtures test-remote deploy-check deploy deployments smoke
 
 ## lint-workflows: actionlint (with shellcheck on run: scripts) on both workflows
 lint-workflows: setup
@@ -93,7 +100,7 @@ lint-workflows: setup
 
 ## fmt-changed: tb fmt --diff on the datafiles changed since BASE_REF
 fmt-changed: setup
-	@files="$$(git diff --name-only --diff-filter=ACMR '$(BASE_REF)...HEAD' -- 'datasources/*.datasource' 'pipes/*.pipe' 'pipes/*.incl')" || exit 1; \
+	@files="$$(git diff --name-only --diff-filter=ACMR '$(BASE_REF)...HEAD' -- 'datasources/*.datasource' 'pipes/*.pipe')" || exit 1; \
 	if [ -z "$$files" ]; then echo "fmt-changed: no datafile changed since $(BASE_REF)"; exit 0; fi; \
 	rc=0; for f in $$files; do echo "tb fmt --diff $$f"; $(TB) fmt --diff --no-color "$$f" || rc=1; done; exit $$rc
 
@@ -101,35 +108,56 @@ require-target:
 	@if [ -z "$$TB_HOST" ] || [ -z "$$TB_TOKEN" ]; then \
 		echo "Set TB_HOST and TB_TOKEN (environment or make TB_HOST=... TB_TOKEN=...)" >&2; exit 2; fi
 
-## local-token: print the workspace admin token of Tinybird Local (GET $(TB_LOCAL_HOST)/tokens)
-local-token:
-	@tokens="$$(curl -fsS --retry $(TB_LOCAL_RETRIES) --retry-delay 3 --retry-all-errors --max-time 10 '$(TB_LOCAL_HOST)/tokens')" \
-		|| { echo "local-token: no answer from $(TB_LOCAL_HOST)/tokens" >&2; exit 1; }; \
-	printf '%s' "$$tokens" | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["workspace_admin_token"])'
+## local-wait: wait until Tinybird Local (or tblocal) answers GET $(TB_LOCAL_URL)/tokens
+local-wait:
+	@curl -fsS -o /dev/null --retry $(TB_LOCAL_RETRIES) --retry-delay 3 --retry-all-errors --max-time 10 '$(TB_LOCAL_URL)/tokens' \
+		|| { echo "local-wait: no answer from $(TB_LOCAL_URL)/tokens" >&2; exit 1; }
 
-## push: tb push every datafile (datasources/, pipes/) to TB_HOST/TB_TOKEN, e.g. Tinybird Local
-push: setup require-target
-	$(TB) push --push-deps --force --yes
+## local-version: the version Tinybird Local reports (GET /version)
+local-version: setup
+	@$(TB) local version
 
-## load-fixtures: append fixtures/*.ndjson to TB_HOST/TB_TOKEN
+## local-build: tb --local build (datafiles into this folder's workspace, then fixtures/ into its empty data sources)
+local-build: setup
+	$(TB_LOCAL) build
+
+## local-test-run: tb --local test run; fails unless it reports N/N passed, N >= $(TB_TESTS_MIN), none skipped
+local-test-run: setup
+	@log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; \
+	$(TB_LOCAL) test run 2>&1 | tee "$$log"; rc="$${PIPESTATUS[0]}"; [ "$$rc" -eq 0 ] || exit "$$rc"; \
+	n="$$(sed -nE 's/^(.*[^0-9])?([0-9]+)\/\2 passed$$/\2/p' "$$log" | tail -n 1)"; \
+	if [ -z "$$n" ] || [ "$$n" -lt $(TB_TESTS_MIN) ]; then \
+		echo "local-test-run: expected 'N/N passed' with N >= $(TB_TESTS_MIN) and nothing skipped" >&2; exit 1; fi
+
+## local-workspace: name of the workspace `tb --local build` uses from this folder, and why (stderr)
+local-workspace: setup
+	@$(BIN)/python scripts/tb_local_workspace.py --name
+
+## local-token: token of that workspace (the one `local-build` filled), for TB_TOKEN
+local-token: setup
+	@$(BIN)/python scripts/tb_local_workspace.py
+
+## load-fixtures: append fixtures/*.ndjson to TB_HOST/TB_TOKEN (a new hosted workspace; build does this locally)
 load-fixtures: setup require-target
 	@test -n "$(FIXTURES)" || { echo "load-fixtures: no fixtures/*.ndjson" >&2; exit 1; }
 	@for f in $(FIXTURES); do echo "append $$f -> $(FIXTURES_DATASOURCE)"; \
 		$(BIN)/python scripts/ingest.py "$$f" --datasource $(FIXTURES_DATASOURCE) || exit 1; done
 
-## test-remote: the regression suite against TB_HOST/TB_TOKEN (push + load-fixtures first)
+## test-remote: the regression suite against TB_HOST/TB_TOKEN (a workspace holding exactly fixtures/)
 test-remote: setup require-target
 	$(BIN)/pytest $(REGRESSION)
 
-## deploy-dry-run: what `make deploy` would push to TB_HOST/TB_TOKEN, changing nothing
-deploy-dry-run: check require-target
-	$(TB) workspace current
-	$(TB) push --only-changes --push-deps --force --yes --dry-run $(DEPLOY_FLAGS)
+## deploy-check: tb --cloud deploy --check on TB_HOST/TB_TOKEN: validates the deployment, changes nothing
+deploy-check: setup require-target
+	$(TB_CLOUD) deploy --check $(DEPLOY_FLAGS)
 
-## deploy: tb check, then push what changed to the workspace of TB_HOST/TB_TOKEN
-deploy: check require-target
-	$(TB) workspace current
-	$(TB) push --only-changes --push-deps --force --yes $(DEPLOY_FLAGS)
+## deploy: tb --cloud deploy on TB_HOST/TB_TOKEN: creates the deployment, waits for it, promotes it
+deploy: setup require-target
+	$(TB_CLOUD) deploy $(DEPLOY_FLAGS)
+
+## deployments: tb --cloud deployment ls on TB_HOST/TB_TOKEN
+deployments: setup require-target
+	$(TB_CLOUD) deployment ls
 
 ## smoke: the read-only regression cases (marker $(SMOKE_MARK)) against TB_HOST/TB_TOKEN
 smoke: setup require-target

@@ -38,3 +38,11 @@ def test_every_setting_has_a_distinct_environment_variable_and_help():
 def test_settings_are_immutable():
     with pytest.raises(FrozenInstanceError):
         Settings.from_env({}).port = 1
+
+
+def test_every_setting_is_documented():
+    """docs/tblocal.md's settings table has a row for each setting's environment variable."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "tblocal.md").read_text()
+    rows = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| ")}
+    missing = [f.metadata["env"] for f in fields(Settings) if f.metadata["env"] not in rows]
+    assert missing == []

