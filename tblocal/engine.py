@@ -1,5 +1,6 @@
 """The one chDB session: run SQL with time, memory and row limits. Only this module talks to chDB."""
 
+import errno
 import json
 import re
 import threading
@@ -34,11 +35,33 @@ class EngineError(Exception):
         super().__init__(message)
         self.code, self.message, self.name = code, message, name
 
+    @property
+    def storage_fault(self) -> str | None:
+        """'full' or 'read-only' when the statement failed because the data dir cannot be written, else None."""
+        return storage_fault(self)
+
     def to_api_error(self) -> errors.ApiError:
         """Tinybird's answer to a client whose query failed this way."""
         if self.code in _TIMEOUT_CODES:
             return errors.Timeout(f"[Error] Query timed out: {self.message}")
         return errors.BadRequest(f"[Error] {self.message}")
+
+
+_DISK_FULL_CODES = {243}  # NOT_ENOUGH_SPACE ("Cannot reserve N MiB, not enough space")
+_DISK_FULL_TEXT = re.compile(r"not enough space|No space left on device|Disk quota exceeded|ENOSPC|errno: 28\b", re.I)
+_READ_ONLY_TEXT = re.compile(r"Read-only file system|EROFS|errno: 30\b", re.I)
+
+
+def storage_fault(exc: BaseException) -> str | None:
+    """'full' or 'read-only' when exc (an EngineError or an OSError) means the disk refused a write, else None."""
+    if isinstance(exc, OSError):
+        return {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only"}.get(exc.errno)
+    if isinstance(exc, EngineError):
+        if exc.code in _DISK_FULL_CODES or _DISK_FULL_TEXT.search(exc.message):
+            return "full"
+        if _READ_ONLY_TEXT.search(exc.message):
+            return "read-only"
+    return None
 
 
 def parse_error(exc: Exception) -> EngineError:

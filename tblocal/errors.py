@@ -59,3 +59,10 @@ class TooManyRequests(ApiError):
 
 class Unavailable(ApiError):
     status = 503
+
+
+class InsufficientStorage(ApiError):
+    """The data dir cannot take the rows (disk full or read-only): nothing of the request was written."""
+
+    status = 507
+    documentation = f"{DOCS}/events-api#limits"

@@ -32,14 +32,18 @@ def access(request: Request) -> tuple[Workspace, Grant]:
 async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The body, gunzipped when so encoded; 413 past limit bytes (default: the max_body_bytes setting)."""
     limit = limit or request.app.state.workspace.settings.max_body_bytes
+    too_large = ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
+        if int(declared) <= ingest.DRAIN_LIMIT_BYTES:  # read it all first, so every client can read the 413
+            await ingest.drain(request.receive)
+        raise too_large
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
-            raise ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
+            await ingest.drain(request.receive, len(raw))
+            raise too_large
     return ingest.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
 
 

@@ -23,7 +23,11 @@ MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send 
 # ---------------------------------------------------------------- handlers
 
 async def health(request: Request) -> Response:
-    """Liveness: answers when the server can take requests."""
+    """Liveness: 200 when the server takes requests; 503 degraded while the disk refuses writes (reads go on)."""
+    for ws in list(request.app.state.workspaces.live.values()):
+        reason = ws.ingestor.problem()
+        if reason:
+            return json_response({"status": "degraded", "reason": reason}, 503)
     return json_response({"status": "ok"})
 
 
@@ -196,6 +200,7 @@ class RequestLog:
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [0]
         if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            await ingest.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
             app = json_response(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
             log.info("%s %s 414", scope["method"], scope["path"][:200])
             return await app(scope, receive, send)

@@ -24,7 +24,9 @@ class Settings:
     query_spill_bytes: int = _setting(512 * 1024**2, "TBLOCAL_QUERY_SPILL_BYTES", "GROUP BY/ORDER BY memory before a query spills to disk; 0 = never")
     max_result_rows: int = _setting(1_000_000, "TBLOCAL_MAX_RESULT_ROWS", "rows a query may return")
     max_concurrent_queries: int = _setting(64, "TBLOCAL_MAX_CONCURRENT_QUERIES", "queries in flight before 429")
-    ingest_queue_bytes: int = _setting(256 * 1024 * 1024, "TBLOCAL_INGEST_QUEUE_BYTES", "unflushed bytes before 429")
+    ingest_queue_bytes: int = _setting(256 * 1024 * 1024, "TBLOCAL_INGEST_QUEUE_BYTES", "unflushed bytes before 429; also bounds the acknowledged rows kept while the disk is full")
+    disk_reserve_bytes: int = _setting(8 * 1024 * 1024, "TBLOCAL_DISK_RESERVE_BYTES", "bytes kept in a reserve file in the data dir, given up on a full disk so a failed write can be undone; 0 = none")
+    ingest_retry_s: float = _setting(1.0, "TBLOCAL_INGEST_RETRY", "seconds between retries of acknowledged (wait=false) rows the disk refused; they stay queued (at most TBLOCAL_INGEST_QUEUE_BYTES) meanwhile")
     compact_after_s: float = _setting(5.0, "TBLOCAL_COMPACT_AFTER", "idle seconds after the last write before each partition is merged into one part; 0 = never")
 
     @classmethod

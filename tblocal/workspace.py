@@ -35,19 +35,16 @@ class Workspace:
         Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
         # TB_TOKEN is the default workspace's admin token; every other workspace makes its own.
         self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token if database == "tb" else "")
-        self.ingestor = self.new_ingestor()
-        if self.ingestor.journal.exists():
-            self._rebuild_views()
-            self.ingestor.journal.unlink()
+        self.ingestor = self.new_ingestor()  # finishes a commit a crash interrupted (its journal), see staging.py
         self.in_flight = 0
         self._sql_cache: dict[tuple, str] = {}
 
     def new_ingestor(self) -> Ingestor:
         """A writer for this workspace's data sources (not started)."""
         s = self.settings
-        ingestor = Ingestor(self.engine, self.project, self.database, s.ingest_queue_bytes, compact_after_s=s.compact_after_s)
-        ingestor.journal = Path(s.data_dir) / f"committing-{self.database}"
-        return ingestor
+        return Ingestor(self.engine, self.project, self.database, s.ingest_queue_bytes, compact_after_s=s.compact_after_s,
+                        journal=Path(s.data_dir) / f"committing-{self.database}", rebuild_views=self._rebuild_views,
+                        reserve_bytes=s.disk_reserve_bytes, retry_s=s.ingest_retry_s)
 
     def files(self) -> list[Path]:
         """The files under the data dir that belong to this workspace's database."""

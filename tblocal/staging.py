@@ -1,0 +1,303 @@
+"""All or nothing per commit, on an engine with no multi-table transactions: stage, then attach.
+
+A commit never writes the workspace's tables directly. Its rows go to a shadow copy of the data
+source (`<db>__shadow.<name>`, same engine and structure), whose shadow materialized views fill
+shadow copies of the view targets, and its refused rows to a shadow quarantine. Whatever fails
+there (a full disk, a read-only disk, a view's own error, a memory limit) fails before anything
+is visible: the shadow tables are emptied and the workspace's tables were never touched.
+
+When staging succeeded, the shadow parts are published into the real tables with
+`ALTER TABLE ... ATTACH PARTITION ID ... FROM` (hard links: no copy, and no space reservation, so
+it works on a disk that staging just filled). Publishing runs under a journal that records, for
+every real table, the highest block number before the commit. Attached parts get new, higher
+block numbers, so after a kill -9 in the middle of publishing the next start can tell which
+partitions were attached and attach the rest: the commit is rolled forward, never half-visible.
+A crash before the journal is written leaves only shadow rows, which the next start drops.
+
+Each shadow partition is one part when it is attached (a multi-part partition is merged first),
+so one attach is one directory rename: atomic on disk.
+"""
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .ddl import desired_state
+from .engine import Engine, EngineError, quote_ident, quote_string, storage_fault
+from .pipes import Renderer
+from .project import Project
+
+log = logging.getLogger("tblocal")
+
+
+class PublishPending(Exception):
+    """A commit is staged and partly attached, and the rest cannot be attached now (read-only disk);
+    the journal stays, and the commit is finished by finish() or at the next start."""
+
+
+class Staging:
+    """The shadow database of one workspace database, its journal and its disk reserve."""
+
+    def __init__(self, engine: Engine, project: Project, database: str, journal: Path | None = None,
+                 reserve: Path | None = None, reserve_bytes: int = 0,
+                 rebuild_views: Callable[[], None] | None = None):
+        self.engine, self.project, self.db = engine, project, database
+        self.shadow = f"{database}__shadow"
+        self.journal, self.reserve, self.reserve_bytes = journal, reserve, reserve_bytes
+        self.rebuild_views = rebuild_views
+        self.tables = [t for ds in project.datasources for t in (ds, ds + "_quarantine")]
+        self.dirty = True  # the shadow may hold rows of a failed commit: clear before staging
+
+    # -- start-up
+
+    def open(self) -> None:
+        """Finish or roll back what a crash left, then (re)create the shadow database."""
+        self.recover()
+        self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
+        self.engine.execute(f"CREATE DATABASE {quote_ident(self.shadow)} ENGINE = Atomic")
+        for table in self.tables:
+            self.engine.execute(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
+        for name, view in self._shadow_views().items():
+            self.engine.execute(f"CREATE MATERIALIZED VIEW {self._sh(name)} TO {self._sh(view['target'])} AS {view['sql']}")
+        self.dirty = False
+        self.ensure_reserve()
+
+    def close(self) -> None:
+        """Drop the shadow database unless a commit waits in it to be finished."""
+        if self.journal is None or not self.journal.exists():
+            try:
+                self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
+            except EngineError as e:
+                log.warning("could not drop %s: %s", self.shadow, e.message)
+
+    def _shadow_views(self) -> dict:
+        """The project's materialized views with their trigger table moved to the shadow database.
+
+        Only the table an insert triggers the view on is swapped; a view that also joins other tables
+        reads the real ones, as the real view does."""
+        views = desired_state(self.project, Renderer(self.project, self.db))["views"]
+        triggers = {}
+        for row in self.engine.rows(
+            f"SELECT name, dependencies_database AS dbs, dependencies_table AS views FROM system.tables "
+            f"WHERE database = {quote_string(self.db)}"
+        ):
+            for db, view in zip(row["dbs"], row["views"]):
+                if db == self.db:
+                    triggers[view] = row["name"]
+        out = {}
+        first_from = re.compile(r"\bFROM\s+" + re.escape(self.db) + r"\.(`?)(\w+)\1", re.I)
+        for name, view in views.items():
+            source = triggers.get(name)
+            if source is None:  # not created yet: the first table it reads from
+                m = first_from.search(view["sql"])
+                if m is None:
+                    raise RuntimeError(f"materialized view {name}: cannot tell which table triggers it")
+                source = m.group(2)
+            pattern = re.compile(r"(\bFROM\s+)" + re.escape(self.db) + r"\.(`?)" + re.escape(source) + r"\2(?![\w`])", re.I)
+            sql, n = pattern.subn(lambda m: m.group(1) + self._sh(source), view["sql"], count=1)
+            if not n:  # staging without it would publish rows its target never saw
+                raise RuntimeError(f"materialized view {name}: its source {source} is not in its SQL")
+            out[name] = {"target": view["target"], "sql": sql}
+        return out
+
+    def _sh(self, table: str) -> str:
+        return f"{quote_ident(self.shadow)}.{quote_ident(table)}"
+
+    def _real(self, table: str) -> str:
+        return f"{quote_ident(self.db)}.{quote_ident(table)}"
+
+    # -- a commit
+
+    def target(self, table: str) -> str:
+        """Where a commit writes table's rows: its shadow."""
+        return self._sh(table)
+
+    def begin(self) -> None:
+        """Before staging: the shadow must be empty (raises the storage error when it cannot be emptied)."""
+        if self.dirty:
+            self.clear()
+        self.dirty = True  # until published and emptied, or aborted
+
+    def _shadow_parts(self) -> list[dict]:
+        return self.engine.rows(
+            "SELECT table, partition_id, count() AS parts FROM system.parts "
+            f"WHERE database = {quote_string(self.shadow)} AND active GROUP BY table, partition_id ORDER BY table, partition_id"
+        )
+
+    def clear(self, tables: list[str] | None = None) -> None:
+        """Empty the shadow tables (all that hold parts when tables is None). Emptying writes an empty
+        covering part, which needs 1 MiB free: on a full disk the reserve file is given up for it."""
+        self.dirty = True
+        if tables is None:
+            tables = sorted({row["table"] for row in self._shadow_parts()})
+        for table in tables:
+            try:
+                self.engine.execute(f"TRUNCATE TABLE {self._sh(table)}")
+            except EngineError as e:
+                if storage_fault(e) != "full" or not self.release_reserve():
+                    raise
+                self.engine.execute(f"TRUNCATE TABLE {self._sh(table)}")
+        self.dirty = False
+
+    def abort(self) -> None:
+        """After a failed staging: drop what it wrote to the shadow (best effort; retried by begin())."""
+        try:
+            self.clear()
+        except (EngineError, OSError) as e:
+            log.warning("could not empty %s after a failed commit (retried before the next one): %s", self.shadow, e)
+
+    def publish(self, should_stop: Callable[[], bool] = lambda: True, retry_s: float = 1.0) -> None:
+        """Attach every staged partition to its real table, under the journal.
+
+        Until the journal is written, a failure is an ordinary failed commit (raised; nothing is
+        visible). Once it is, the commit is finished whatever it takes: retried every retry_s until
+        should_stop(), then PublishPending with the journal left for the next start."""
+        parts = self._shadow_parts()
+        if not parts:
+            self.dirty = False
+            return
+        for row in parts:
+            if int(row["parts"]) > 1:  # one part per partition, so that one attach is one rename
+                self.engine.execute(
+                    f"OPTIMIZE TABLE {self._sh(row['table'])} PARTITION ID {quote_string(row['partition_id'])} FINAL"
+                )
+        tables = sorted({row["table"] for row in parts})
+        marks = {t: 0 for t in tables}
+        for row in self.engine.rows(
+            "SELECT table, max(max_block_number) AS mark FROM system.parts "
+            f"WHERE database = {quote_string(self.db)} AND table IN ({', '.join(map(quote_string, tables))}) GROUP BY table"
+        ):
+            marks[row["table"]] = int(row["mark"])
+        state = {"phase": "publish", "marks": marks, "partitions": [[row["table"], row["partition_id"]] for row in parts]}
+        self._write_journal(state)  # raises on a full or read-only disk: nothing attached yet
+        attempt = 0
+        while True:
+            try:
+                self._attach(state, check=attempt > 0)
+                break
+            except (EngineError, OSError) as e:
+                attempt += 1
+                if attempt == 1:
+                    log.warning("publishing a staged commit failed, retrying until it succeeds: %s", e)
+                if should_stop():
+                    raise PublishPending(str(e)) from None
+                time.sleep(retry_s)
+        self._remove_journal()
+        try:
+            self.clear(tables)
+        except (EngineError, OSError) as e:
+            log.warning("could not empty %s after a commit (retried before the next one): %s", self.shadow, e)
+
+    def _attach(self, state: dict, check: bool) -> None:
+        """Attach each journaled partition not attached yet (check: tell by block numbers; else none is)."""
+        for table, partition in state["partitions"]:
+            if check and self._attached(table, partition, int(state["marks"].get(table, 0))):
+                continue
+            self.engine.execute(f"ALTER TABLE {self._real(table)} ATTACH PARTITION ID {quote_string(partition)} FROM {self._sh(table)}")
+
+    def _attached(self, table: str, partition: str, mark: int) -> bool:
+        """Whether the real table has a part of partition made after the journal's mark (only attaching makes one)."""
+        return bool(int(self.engine.scalar(
+            f"SELECT count() FROM system.parts WHERE database = {quote_string(self.db)} AND table = {quote_string(table)} "
+            f"AND partition_id = {quote_string(partition)} AND active AND max_block_number > {mark}"
+        ) or 0))
+
+    def _write_journal(self, state: dict) -> None:
+        if self.journal is None:
+            return
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        try:
+            with open(tmp, "w") as f:
+                f.write(json.dumps(state))
+            os.replace(tmp, self.journal)
+        except OSError:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise
+
+    def _remove_journal(self) -> None:
+        if self.journal is not None:
+            try:
+                self.journal.unlink(missing_ok=True)
+            except OSError as e:  # read-only: the commit is done; a stale journal is only re-checked at start
+                log.warning("could not remove the journal %s: %s", self.journal, e)
+
+    def recover(self) -> None:
+        """At start: finish a commit the journal says was being published; a journal of the older format
+        (a data source's name: its views may lack rows) rebuilds the views."""
+        if self.journal is None or not self.journal.exists():
+            return
+        text = self.journal.read_text()
+        try:
+            state = json.loads(text)
+        except ValueError:
+            state = None
+        shadow_exists = bool(int(self.engine.scalar(
+            f"SELECT count() FROM system.databases WHERE name = {quote_string(self.shadow)}") or 0))
+        if isinstance(state, dict) and state.get("phase") == "publish" and shadow_exists:
+            try:
+                self._attach(state, check=True)
+                log.warning("finished publishing a commit interrupted by a crash (%d partitions)", len(state["partitions"]))
+            except EngineError as e:  # e.g. the schema changed since: copy the rows, then rebuild the views
+                log.warning("finishing an interrupted commit by attaching failed (%s); copying and rebuilding views", e.message)
+                self._copy_unattached(state)
+                if self.rebuild_views:
+                    self.rebuild_views()
+        elif self.rebuild_views:
+            self.rebuild_views()
+        self.journal.unlink()
+
+    def _copy_unattached(self, state: dict) -> None:
+        targets = {v["target"] for v in desired_state(self.project, Renderer(self.project, self.db))["views"].values()}
+        for table, partition in state["partitions"]:
+            if table in targets or self._attached(table, partition, int(state["marks"].get(table, 0))):
+                continue
+            cols = [r["name"] for r in self.engine.rows(
+                f"SELECT name FROM system.columns WHERE database = {quote_string(self.shadow)} AND table = {quote_string(table)} "
+                f"AND name IN (SELECT name FROM system.columns WHERE database = {quote_string(self.db)} AND table = {quote_string(table)})"
+            )]
+            names = ", ".join(map(quote_ident, cols))
+            self.engine.execute(
+                f"INSERT INTO {self._real(table)} ({names}) SELECT {names} FROM {self._sh(table)} WHERE _partition_id = {quote_string(partition)}"
+            )
+
+    # -- the reserve: a file given up when emptying the shadow needs space on a full disk
+
+    def ensure_reserve(self) -> None:
+        """(Re)create the reserve file when it is missing and the disk has room for it several times over."""
+        if self.reserve is None or self.reserve_bytes <= 0 or self.reserve.exists():
+            return
+        try:
+            st = os.statvfs(self.reserve.parent)
+            if st.f_bavail * st.f_frsize < 4 * self.reserve_bytes:
+                return
+            tmp = self.reserve.with_name(self.reserve.name + ".tmp")
+            with open(tmp, "wb") as f:
+                chunk = b"\0" * (1024 * 1024)
+                left = self.reserve_bytes
+                while left > 0:
+                    f.write(chunk[: min(left, len(chunk))])
+                    left -= len(chunk)
+            os.replace(tmp, self.reserve)
+        except OSError:
+            try:
+                self.reserve.with_name(self.reserve.name + ".tmp").unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def release_reserve(self) -> bool:
+        """Delete the reserve file; whether there was one to give up."""
+        if self.reserve is None or not self.reserve.exists():
+            return False
+        try:
+            self.reserve.unlink()
+        except OSError:
+            return False
+        log.warning("disk full: released the %d-byte reserve %s to empty the staging tables", self.reserve_bytes, self.reserve)
+        return True
