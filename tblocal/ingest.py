@@ -354,10 +354,11 @@ class Writer:
             return f"CAST(assumeNotNull({k}) AS {c.type})"
         return f"CAST({k} AS {c.type})"
 
-    def commit(self, requests: list[Request], refused: str | None = None) -> None:
+    def commit(self, requests: list[Request], refused: str | None = None, before_write=None) -> None:
         """Write requests: good rows to the data source, the rest to its quarantine; fill each outcome.
 
-        With refused (a reason), every line of the requests goes to the quarantine with that reason."""
+        With refused (a reason), every line of the requests goes to the quarantine with that reason.
+        before_write() runs once the rows are parsed, right before the first write to the target."""
         for r in requests:  # a retried commit counts afresh
             r.outcome = Outcome()
         target = f"{quote_ident(self.target_db)}.{quote_ident(self.ds.name)}"
@@ -365,10 +366,14 @@ class Writer:
         if refused is not None:
             bad = [(i, ln.rstrip(b"\r"), refused) for i, r in enumerate(requests) for ln in r.body.split(b"\n") if ln.strip()]
             if bad:
+                if before_write:
+                    before_write()
                 self._quarantine_lines(quarantine, requests, bad)
             return
         self.engine.execute(f"TRUNCATE TABLE {self.stage_table}")
         bad = self._stage(requests)
+        if before_write:
+            before_write()
         err_cols, err_msgs = self._checks()
         names = ", ".join(quote_ident(c.name) for c in self.cols)
         values = ", ".join(self._value(c) for c in self.cols)
@@ -510,9 +515,8 @@ class Ingestor:
         (raising the ApiError to answer: 507 when the disk refuses, 400 when a view refuses the rows)."""
         with self._lock:
             try:
-                self.staging.begin()
                 try:
-                    self.writers[datasource].commit(requests, refused)
+                    self.writers[datasource].commit(requests, refused, before_write=self.staging.begin)
                     self.staging.publish(self._publish_stalled, self.retry_s)
                 except PublishPending:
                     raise

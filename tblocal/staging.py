@@ -24,6 +24,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from .ddl import desired_state
@@ -51,6 +52,10 @@ class Staging:
         self.rebuild_views = rebuild_views
         self.tables = [t for ds in project.datasources for t in (ds, ds + "_quarantine")]
         self.dirty = True  # the shadow may hold rows of a failed commit: clear before staging
+        # After a commit, the shadow is emptied on this thread while the writer parses the next batch.
+        self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-staging")
+        self._clearing: Future | None = None
+        self._begun = False  # the current commit wrote (or may have written) to the shadow
 
     # -- start-up
 
@@ -68,6 +73,8 @@ class Staging:
 
     def close(self) -> None:
         """Drop the shadow database unless a commit waits in it to be finished."""
+        self._settle()
+        self._cleaner.shutdown(wait=True)
         if self.journal is None or not self.journal.exists():
             try:
                 self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
@@ -117,10 +124,25 @@ class Staging:
         return self._sh(table)
 
     def begin(self) -> None:
-        """Before staging: the shadow must be empty (raises the storage error when it cannot be emptied)."""
+        """Right before a commit writes to the shadow: it must be empty (raises the storage error when it
+        cannot be emptied)."""
+        self._settle()
         if self.dirty:
             self.clear()
         self.dirty = True  # until published and emptied, or aborted
+        self._begun = True
+
+    def _settle(self) -> None:
+        """Wait for the emptying of the last commit's shadow tables (it leaves dirty set when it failed)."""
+        if self._clearing is not None:
+            self._clearing.result()
+            self._clearing = None
+
+    def _clear_quietly(self, tables: list[str]) -> None:
+        try:
+            self.clear(tables)
+        except (EngineError, OSError) as e:
+            log.warning("could not empty %s after a commit (retried before the next one): %s", self.shadow, e)
 
     def _shadow_parts(self) -> list[dict]:
         return self.engine.rows(
@@ -145,7 +167,9 @@ class Staging:
 
     def abort(self) -> None:
         """After a failed staging: drop what it wrote to the shadow (best effort; retried by begin())."""
+        self._begun = False
         try:
+            self._settle()
             self.clear()
         except (EngineError, OSError) as e:
             log.warning("could not empty %s after a failed commit (retried before the next one): %s", self.shadow, e)
@@ -156,7 +180,17 @@ class Staging:
         Until the journal is written, a failure is an ordinary failed commit (raised; nothing is
         visible). Once it is, the commit is finished whatever it takes: retried every retry_s until
         should_stop(), then PublishPending with the journal left for the next start."""
-        parts = self._shadow_parts()
+        if not self._begun:  # the commit wrote nothing: never publish what another left in the shadow
+            return
+        self._begun = False
+        # One query: the shadow's partitions (with their part counts), and each touched real table's mark.
+        rows = self.engine.rows(
+            "SELECT database = {sh} AS staged, table, partition_id, countIf(active) AS parts, max(max_block_number) AS mark "
+            "FROM system.parts WHERE database = {sh} AND active OR database = {db} AND table IN "
+            "(SELECT table FROM system.parts WHERE database = {sh} AND active) "
+            "GROUP BY staged, table, partition_id ORDER BY table, partition_id".format(sh=quote_string(self.shadow), db=quote_string(self.db))
+        )
+        parts = [row for row in rows if int(row["staged"])]
         if not parts:
             self.dirty = False
             return
@@ -167,11 +201,9 @@ class Staging:
                 )
         tables = sorted({row["table"] for row in parts})
         marks = {t: 0 for t in tables}
-        for row in self.engine.rows(
-            "SELECT table, max(max_block_number) AS mark FROM system.parts "
-            f"WHERE database = {quote_string(self.db)} AND table IN ({', '.join(map(quote_string, tables))}) GROUP BY table"
-        ):
-            marks[row["table"]] = int(row["mark"])
+        for row in rows:
+            if not int(row["staged"]):
+                marks[row["table"]] = max(marks[row["table"]], int(row["mark"]))
         state = {"phase": "publish", "marks": marks, "partitions": [[row["table"], row["partition_id"]] for row in parts]}
         self._write_journal(state)  # raises on a full or read-only disk: nothing attached yet
         attempt = 0
@@ -187,10 +219,7 @@ class Staging:
                     raise PublishPending(str(e)) from None
                 time.sleep(retry_s)
         self._remove_journal()
-        try:
-            self.clear(tables)
-        except (EngineError, OSError) as e:
-            log.warning("could not empty %s after a commit (retried before the next one): %s", self.shadow, e)
+        self._clearing = self._cleaner.submit(self._clear_quietly, tables)
 
     def _attach(self, state: dict, check: bool) -> None:
         """Attach each journaled partition not attached yet (check: tell by block numbers; else none is)."""
