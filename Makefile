@@ -8,7 +8,7 @@ DATA_DIR ?= .tblocal
 PORT ?= 7181
 DATAFILES := $(wildcard datasources/*.datasource) $(wildcard pipes/*.pipe)
 
-.PHONY: setup serve test check fmt-check clean
+.PHONY: setup serve test tb-local check fmt-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,12 @@ serve: setup
 check: setup
 	@rc=0; for f in $(DATAFILES); do $(TB) fmt --diff --no-color "$$f" || { echo "check: $$f differs from tb fmt" >&2; rc=1; }; done; exit $$rc
 
-## test: datafile checks, then the whole pytest suite against tblocal
-test: check browser
+## tb-local: the Forward CLI's own local-build and local-test-run against a tblocal it starts (no Docker)
+tb-local: setup
+	$(BIN)/python scripts/with_tblocal.py $(MAKE) --no-print-directory local-build local-test-run
+
+## test: datafile checks, the Forward CLI against tblocal, then the whole pytest suite
+test: check browser tb-local
 	$(BIN)/pytest
 
 clean:

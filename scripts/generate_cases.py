@@ -94,8 +94,9 @@ def record(host: str, token: str, events: list[dict], out_dir: Path) -> int:
             r = requests.get(f"{host}/v0/pipes/{pipe}.ndjson", params={**dict(parse_qsl(query)), "token": token}, timeout=60)
             if r.status_code != status:
                 raise SystemExit(f"{pipe}/{name}: expected HTTP {status}, got {r.status_code}: {r.text[:300]}")
-            expected = ""
-            if status == 200:
+            if status != 200:
+                expected = r.json()["error"]  # what `tb test run` compares for an error answer
+            else:
                 rows = [json.loads(line) for line in r.text.splitlines() if line.strip()]
                 reference.compare_rows(reference.run(pipe, events, params), rows)
                 expected = "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
@@ -104,7 +105,7 @@ def record(host: str, token: str, events: list[dict], out_dir: Path) -> int:
                     "name": name,
                     "description": description,
                     "parameters": query,
-                    "expected_result": _Literal(expected) if expected else "",
+                    "expected_result": _Literal(expected) if status == 200 and expected else expected,
                     "expected_http_status": status,
                 }
             )

@@ -84,26 +84,25 @@ def changes(old: Project, new: Project) -> Changes:
     return out
 
 
-def apply(ws: Workspace, project_dir: Path, new: Project, todo: Changes, recreate_changed: bool, destructive: bool) -> Workspace:
-    """Check, then change ws's database to serve new (whose datafiles are in project_dir); returns the new workspace."""
+def check(ws: Workspace, new: Project, todo: Changes, recreate_changed: bool, destructive: bool) -> None:
+    """DeployError unless ws's database can serve new: nothing lost without consent, every statement valid."""
     if todo.deleted_datasource_names and not destructive:
         raise DeployError([{"filename": f"{n}.datasource", "error": f"Data source '{n}' would be deleted with all its data; "
                             "deploy with --allow-destructive-operations to do so"} for n in todo.deleted_datasource_names])
-    dropped = set(todo.deleted_datasource_names) | (set(todo.changed_datasource_names) if recreate_changed else set())
-    schema = Schema(ws.engine, Path(ws.settings.data_dir) / f"schema-{ws.database}.json")
-    state = schema.current() or {"datasources": {}, "views": {}}
-    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | _sources(v["sql"]))}
-    kept = {"datasources": {n: d for n, d in state["datasources"].items() if n not in dropped},
-            "views": {n: v for n, v in state["views"].items() if n not in views}}
-    renderer = Renderer(new, ws.database)
+    kept, _ = _kept_state(ws, todo, recreate_changed)
     try:
-        problems = plan(new, renderer, kept, rebuild_views=True).problems
+        problems = plan(new, Renderer(new, ws.database), kept, rebuild_views=True).problems
     except ProjectError as e:
         problems = [str(e)]
     if problems:
         raise DeployError([{"filename": "", "error": p} for p in problems])
     _check_in_scratch(ws, new)
 
+
+def apply(ws: Workspace, project_dir: Path, todo: Changes, recreate_changed: bool) -> Workspace:
+    """Change ws's database to serve the checked datafiles in project_dir; returns the workspace serving them."""
+    kept, views = _kept_state(ws, todo, recreate_changed)
+    dropped = _dropped(todo, recreate_changed)
     db = ws.database
     for name, view in views.items():
         ws.engine.execute(f"DROP VIEW IF EXISTS {db}.{quote_ident(name)} SYNC")
@@ -112,8 +111,26 @@ def apply(ws: Workspace, project_dir: Path, new: Project, todo: Changes, recreat
     for name in sorted(dropped):
         for table in (name, f"{name}_quarantine"):
             ws.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_ident(table)} SYNC")
-    schema.save(kept)
+    _schema(ws).save(kept)
     return Workspace(ws.settings, project=load_project(project_dir), database=db, rebuild_views=True)
+
+
+def _schema(ws: Workspace) -> Schema:
+    return Schema(ws.engine, Path(ws.settings.data_dir) / f"schema-{ws.database}.json")
+
+
+def _dropped(todo: Changes, recreate_changed: bool) -> set[str]:
+    return set(todo.deleted_datasource_names) | (set(todo.changed_datasource_names) if recreate_changed else set())
+
+
+def _kept_state(ws: Workspace, todo: Changes, recreate_changed: bool) -> tuple[dict, dict]:
+    """The schema state without the data sources to drop and the views that read or fill them (those views)."""
+    dropped = _dropped(todo, recreate_changed)
+    state = _schema(ws).current() or {"datasources": {}, "views": {}}
+    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | _sources(v["sql"]))}
+    kept = {"datasources": {n: d for n, d in state["datasources"].items() if n not in dropped},
+            "views": {n: v for n, v in state["views"].items() if n not in views}}
+    return kept, views
 
 
 def _sources(sql: str) -> set[str]:

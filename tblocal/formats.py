@@ -6,14 +6,14 @@ from .errors import BadRequest
 FORMATS = {
     "json": ("JSON", "application/json"),
     "csv": ("CSVWithNames", "text/csv; charset=utf-8"),
-    "ndjson": ("JSONEachRow", "application/x-ndjson"),
+    "ndjson": ("JSONEachRow", "application/x-ndjson; charset=utf-8"),
     "parquet": ("Parquet", "application/octet-stream"),
 }
 # FORMAT clauses the Query API accepts, by ClickHouse name.
 SQL_FORMATS = {
     "JSON": "application/json",
-    "JSONEachRow": "application/x-ndjson",
-    "NDJSON": "application/x-ndjson",
+    "JSONEachRow": "application/x-ndjson; charset=utf-8",
+    "NDJSON": "application/x-ndjson; charset=utf-8",
     "JSONCompact": "application/json",
     "CSV": "text/csv; charset=utf-8",
     "CSVWithNames": "text/csv; charset=utf-8",

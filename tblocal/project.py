@@ -37,6 +37,7 @@ class DataSource:
     engine: str
     engine_args: dict
     indexes: list = field(default_factory=list)
+    source: str = field(default="", compare=False)  # the datafile's text, as GET /v1/datasources/<name>.datasource answers
 
     @property
     def column_names(self) -> list[str]:
@@ -69,15 +70,12 @@ class Pipe:
     name: str
     description: str
     nodes: list[Node]
+    source: str = field(default="", compare=False)  # the datafile's text, as GET /v1/pipes/<name>.pipe answers
 
     @property
     def endpoint(self) -> Node | None:
-        """The node that answers /v0/pipes/<name>: TYPE endpoint, else the last node of a pipe with no
-        typed node, which is what `tb push` publishes (and `tb fmt` drops `TYPE endpoint` lines)."""
-        node = next((n for n in self.nodes if n.type == "endpoint"), None)
-        if node is None and self.nodes and not any(n.type for n in self.nodes):
-            node = self.nodes[-1]
-        return node
+        """The node that answers /v0/pipes/<name>: the one marked TYPE endpoint (Forward publishes no other)."""
+        return next((n for n in self.nodes if n.type == "endpoint"), None)
 
     @property
     def materialized(self) -> list[Node]:
@@ -118,6 +116,7 @@ def load_project(root: Path) -> Project:
             engine=engine["type"],
             engine_args=dict(engine["args"]),
             indexes=node.get("indexes") or [],
+            source=path.read_text(),
         )
         tokens += [Token(t["token_name"], t["permission"], "datasource", path.stem) for t in doc.tokens]
     for path in sorted(root.glob("pipes/*.pipe")):
@@ -132,7 +131,7 @@ def load_project(root: Path) -> Project:
             )
             for n in doc.nodes
         ]
-        pipes[path.stem] = Pipe(path.stem, (doc.description or "").strip(), nodes)
+        pipes[path.stem] = Pipe(path.stem, (doc.description or "").strip(), nodes, path.read_text())
         tokens += [Token(t["token_name"], t["permission"], "pipe", path.stem) for t in doc.tokens]
     for pipe in pipes.values():
         for node in pipe.materialized:

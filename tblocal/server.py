@@ -10,13 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import dashboard, formats, ingest, openapi
+from . import dashboard, formats, ingest, management, openapi, resources
 from .http import access, json_response, read_body, read_params
-from .errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, UriTooLong
+from .errors import ApiError, BadRequest, MethodNotAllowed, NotFound, UriTooLong
 from .workspaces import Workspaces
 
 log = logging.getLogger("tblocal")
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
 
 
@@ -29,23 +28,6 @@ async def health(request: Request) -> Response:
         if reason:
             return json_response({"status": "degraded", "reason": reason}, 503)
     return json_response({"status": "ok"})
-
-
-async def local_tokens(request: Request) -> Response:
-    """Tinybird Local's bootstrap: the admin token, on loopback only."""
-    if (request.client.host if request.client else "") not in LOOPBACK:
-        raise Forbidden("/tokens is only served to loopback clients")
-    workspaces = request.app.state.workspaces
-    admin = workspaces.default.tokens.admin.token
-    return json_response({"admin_token": admin, "workspace_admin_token": admin, "user_token": workspaces.user_token})
-
-
-async def list_tokens(request: Request) -> Response:
-    """Every token with its scopes (admin only)."""
-    ws, grant = access(request)
-    if not grant.can("ADMIN"):
-        raise Forbidden("Listing tokens needs the admin token")
-    return json_response({"tokens": [g.as_json() for g in ws.tokens.grants]})
 
 
 async def events(request: Request) -> Response:
@@ -65,8 +47,8 @@ async def events(request: Request) -> Response:
 async def pipe_data(request: Request) -> Response:
     """An endpoint's rows in .json, .csv, .ndjson or .parquet."""
     name, _, ext = request.path_params["file"].rpartition(".")
-    if not name:
-        raise NotFound(f"The pipe '{ext}' does not exist: call /v0/pipes/<name>.json")
+    if not name and request.method == "GET":  # no extension: the pipe itself, with its nodes (tb test run reads it)
+        return json_response(resources.pipe_json(*resources.readable_pipe(request, ext)))
     fmt, content_type = formats.by_extension(ext)
     ws, grant = access(request)
     params = await read_params(request)
@@ -82,70 +64,6 @@ async def pipe_openapi(request: Request) -> Response:
     return json_response(openapi.document(ws.project, base, readable))
 
 
-async def list_pipes(request: Request) -> Response:
-    """The pipes this token can read."""
-    ws, grant = access(request)
-    pipes = [
-        {
-            "name": p.name,
-            "description": p.description,
-            "endpoint": p.endpoint.name if p.endpoint else None,
-            "type": "endpoint" if p.endpoint else ("materialized" if p.materialized else "default"),
-            "nodes": [{"name": n.name, "description": n.description, "node_type": n.type or "standard"} for n in p.nodes],
-        }
-        for p in ws.project.pipes.values()
-        if grant.can(f"PIPES:READ:{p.name}")
-    ]
-    return json_response({"pipes": pipes})
-
-
-async def list_datasources(request: Request) -> Response:
-    """The data sources this token can read or append to, with row counts."""
-    ws, grant = access(request)
-    counts = ws.row_counts()
-    out = []
-    for ds in ws.project.datasources.values():
-        if not (grant.can(f"DATASOURCES:READ:{ds.name}") or grant.can(f"DATASOURCES:APPEND:{ds.name}")):
-            continue
-        out.append(
-            {
-                "name": ds.name,
-                "description": ds.description,
-                "columns": [{"name": c["name"], "type": c["type"]} for c in ds.columns],
-                "engine": {"engine": ds.engine, **{k: v for k, v in ds.engine_args.items()}},
-                "statistics": {"row_count": counts.get(ds.name, 0)},
-            }
-        )
-    return json_response({"datasources": out})
-
-
-async def append_datasource(request: Request) -> Response:
-    """Bulk append of an NDJSON or CSV body: POST /v0/datasources?name=X&mode=append."""
-    ws, grant = access(request)
-    mode = request.query_params.get("mode", "append")
-    if mode != "append":
-        raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (push datafiles instead)")
-    ds = ws.datasource(request.query_params.get("name"), grant)
-    body = await read_body(request)
-    if not body.strip():
-        raise BadRequest("The body is empty")
-    kind = (request.query_params.get("format") or request.headers.get("content-type", "")).lower()
-    fmt = "JSONEachRow" if ("json" in kind) else "CSV"
-    req = ingest.Request(body, fmt)
-    outcome = await ws.ingestor.submit(ds.name, req, True)
-    return json_response(
-        {
-            "datasource": {"name": ds.name},
-            "import_id": req.import_id,
-            "successful_rows": outcome.successful_rows,
-            "quarantined_rows": outcome.quarantined_rows,
-            "quarantine_rows": outcome.quarantined_rows,
-            "invalid_lines": 0,
-            "error": False,
-        }
-    )
-
-
 async def sql(request: Request) -> Response:
     """Query API: SQL over data sources and pipes, JSON unless it ends with FORMAT."""
     ws, grant = access(request)
@@ -156,16 +74,13 @@ async def sql(request: Request) -> Response:
 
 
 ROUTES = [
+    *management.ROUTES,
+    *resources.ROUTES,
     Route("/v0/health", health, methods=["GET"]),
-    Route("/tokens", local_tokens, methods=["GET"]),
-    Route("/v0/tokens", list_tokens, methods=["GET"]),
     Route("/v0/events", events, methods=["POST"]),
     Route("/v0/sql", sql, methods=["GET", "POST"]),
-    Route("/v0/pipes", list_pipes, methods=["GET"]),
     Route("/v0/pipes/openapi.json", pipe_openapi, methods=["GET"]),
     Route("/v0/pipes/{file}", pipe_data, methods=["GET", "POST"]),
-    Route("/v0/datasources", list_datasources, methods=["GET"]),
-    Route("/v0/datasources", append_datasource, methods=["POST"]),
     *dashboard.ROUTES,
 ]
 

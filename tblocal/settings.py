@@ -19,6 +19,7 @@ class Settings:
     project: Path = _setting(Path("."), "TBLOCAL_PROJECT", "folder with datasources/ and pipes/")
     admin_token: str = _setting("", "TB_TOKEN", "admin token; made once and kept in the data dir when empty")
     max_body_bytes: int = _setting(10 * 1024 * 1024, "TBLOCAL_MAX_BODY_BYTES", "largest request body, after gunzip")
+    max_append_bytes: int = _setting(512 * 1024 * 1024, "TBLOCAL_MAX_APPEND_BYTES", "largest file a data source append takes (tb datasource append, fixtures), after gunzip")
     query_timeout_s: float = _setting(10.0, "TBLOCAL_QUERY_TIMEOUT", "seconds a query may run before 408")
     query_memory_bytes: int = _setting(4 * 1024**3, "TBLOCAL_QUERY_MEMORY", "memory a query may use before 400")
     query_spill_bytes: int = _setting(512 * 1024**2, "TBLOCAL_QUERY_SPILL_BYTES", "GROUP BY/ORDER BY memory before a query spills to disk; 0 = never")

@@ -1,12 +1,13 @@
 """A workspace: one project served from one chDB database, with its tokens and its writer."""
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import sandbox
 from .ddl import Schema, desired_state
-from .engine import Engine, EngineError, quote_ident
+from .engine import Engine, EngineError, quote_ident, quote_string
 from .errors import ApiError, BadRequest, Forbidden, NotFound, TooManyRequests
 from .formats import output_settings
 from .ingest import Ingestor, Request
@@ -38,6 +39,7 @@ class Workspace:
         self.ingestor = self.new_ingestor()  # finishes a commit a crash interrupted (its journal), see staging.py
         self.in_flight = 0
         self._sql_cache: dict[tuple, str] = {}
+        self.loaded_at = time.time()  # what the resource lists show as created_at / updated_at
 
     def new_ingestor(self) -> Ingestor:
         """A writer for this workspace's data sources (not started)."""
@@ -53,7 +55,8 @@ class Workspace:
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
-        self.engine.execute(f"DROP DATABASE IF EXISTS {self.database} SYNC")
+        for db in (self.database, self.ingestor.staging.shadow):
+            self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
         for path in self.files():
             path.unlink(missing_ok=True)
 
@@ -160,13 +163,21 @@ class Workspace:
             raise NotFound(f"Data Source '{name}' not found", "https://www.tinybird.co/docs/api-reference/datasource-api")
         return self.project.datasources[name]
 
+    def table_sizes(self) -> dict[str, tuple[int, int]]:
+        """(rows, bytes) of each data source."""
+        names = ", ".join(quote_string(n) for n in self.project.datasources)
+        rows = self.engine.rows(
+            f"SELECT name, total_rows, total_bytes FROM system.tables WHERE database = '{self.database}' AND name IN ({names})"
+        ) if names else []
+        return {r["name"]: (int(r["total_rows"] or 0), int(r["total_bytes"] or 0)) for r in rows}
+
+    async def truncate(self, name: str) -> None:
+        """Remove every row of a data source (its materialized views keep theirs, as on Tinybird)."""
+        await asyncio.to_thread(self.engine.execute, f"TRUNCATE TABLE {self.database}.{quote_ident(name)}")
+
     def row_counts(self) -> dict[str, int]:
         """Rows in each data source."""
-        names = ", ".join(f"'{n}'" for n in self.project.datasources)
-        rows = self.engine.rows(
-            f"SELECT name, total_rows FROM system.tables WHERE database = '{self.database}' AND name IN ({names})"
-        ) if names else []
-        return {r["name"]: int(r["total_rows"] or 0) for r in rows}
+        return {name: rows for name, (rows, _) in self.table_sizes().items()}
 
     def load_file(self, path: Path, datasource: str, chunk_bytes: int = 8 * 1024 * 1024, progress=None) -> tuple[int, int]:
         """Append an NDJSON or CSV file in chunks cut at line ends; returns (successful, quarantined)."""

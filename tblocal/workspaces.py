@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import deploy
+from .deployments import Deployments
 from .errors import BadRequest, Forbidden, NotFound
 from .project import load_project
 from .settings import Settings
@@ -53,9 +55,11 @@ class Workspaces:
             records.insert(0, Record(str(uuid.uuid4()), DEFAULT_NAME, "tb", now()))
         self.records = {r.id: r for r in records}
         self.live: dict[str, Workspace] = {}
+        self.deployments: dict[str, Deployments] = {}
+        self.jobs: dict[str, dict] = {}  # finished append jobs, by id (GET /v0/jobs/<id>)
         for r in records:
             ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == "tb" else self._open(r)
-            self.live[r.id] = ws
+            self.live[r.id], self.deployments[r.id] = ws, self._deployments(r, ws)
         self._save()
 
     @property
@@ -66,6 +70,10 @@ class Workspaces:
     def project_dir(self, record: Record) -> Path:
         """Where a non-default workspace keeps its datafiles."""
         return self.data_dir / "workspaces" / record.id
+
+    def _deployments(self, record: Record, ws: Workspace) -> Deployments:
+        """The deployments of a workspace, its datafiles at start being the live (seed) one."""
+        return Deployments(self.data_dir / "workspaces" / f"{record.id}.deployments", ws.project)
 
     def _open(self, record: Record) -> Workspace:
         folder = self.project_dir(record)
@@ -131,7 +139,7 @@ class Workspaces:
         record = Record(wid, name, "w_" + wid.replace("-", "")[:20], now())
         ws = self._open(record)
         await ws.ingestor.start()
-        self.records[wid], self.live[wid] = record, ws
+        self.records[wid], self.live[wid], self.deployments[wid] = record, ws, self._deployments(record, ws)
         self._save()
         return ws
 
@@ -146,7 +154,69 @@ class Workspaces:
         await ws.ingestor.close()
         ws.drop()
         shutil.rmtree(self.project_dir(record), ignore_errors=True)
+        shutil.rmtree(self.deployments.pop(record.id).folder, ignore_errors=True)
         return record
+
+    async def submit(self, ws: Workspace, files: dict[str, bytes], *, build: bool = False, check: bool = False,
+                     auto: bool = False, destructive: bool = False) -> tuple[str, dict]:
+        """Stage, check and (unless check) record the datafiles; a build or an auto-promoted deployment goes live
+        at once. Returns Tinybird's result ("success", "no_changes", "failed") and the deployment."""
+        record = self.record(ws)
+        deployments = self.deployments[record.id]
+        async with deployments.lock:
+            staging = deployments.staging(deployments.next_id())
+            try:
+                new, todo = await asyncio.to_thread(self._check, ws, files, staging, build, destructive)
+            except deploy.DeployError as e:
+                shutil.rmtree(staging, ignore_errors=True)
+                return "failed", {**deployments.describe(deploy.Changes()), "status": "failed", "errors": e.errors}
+            if not build:  # a deployment is compared with the live deployment, whatever a build did since
+                todo = deploy.changes(deployments.project, new)
+            if check or build or not todo.any:
+                if build and todo.any:
+                    await self._go_live(ws, staging, build=True)
+                shutil.rmtree(staging, ignore_errors=True)
+                return ("success" if todo.any else "no_changes"), deployments.describe(todo)
+            item = deployments.add(todo, new)
+            if auto:
+                await self.promote(ws, item, locked=True)
+            return "success", item
+
+    def _check(self, ws: Workspace, files: dict[str, bytes], staging: Path, build: bool, destructive: bool):
+        """The staged project and what it changes in ws's tables; DeployError when it cannot be applied."""
+        new = deploy.stage(files, staging)
+        todo = deploy.changes(ws.project, new)
+        if todo.any:
+            deploy.check(ws, new, todo, recreate_changed=build, destructive=destructive)
+        return new, todo
+
+    async def promote(self, ws: Workspace, item: dict, locked: bool = False) -> dict:
+        """Make a staged deployment live: the workspace's tables change now (the previous live one is deleted)."""
+        deployments = self.deployments[self.record(ws).id]
+        if item["live"]:
+            return item
+        if item["status"] != "data_ready":
+            raise BadRequest(f"Deployment {item['id']} is {item['status']}; only a staged deployment can be promoted")
+        if not locked:
+            async with deployments.lock:
+                return await self.promote(ws, item, locked=True)
+        await self._go_live(ws, deployments.staging(item["id"]), build=False)
+        deployments.went_live(item)
+        return item
+
+    async def _go_live(self, ws: Workspace, staging: Path, build: bool) -> None:
+        folder = self.project_dir(self.record(ws))
+
+        def switch() -> Workspace:
+            new = load_project(staging)
+            todo = deploy.changes(ws.project, new)
+            deploy.check(ws, new, todo, recreate_changed=build, destructive=True)  # consent was checked when staged
+            served = deploy.apply(ws, staging, todo, recreate_changed=build)
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.rename(folder)
+            return served
+
+        await self.replace(ws, switch)
 
     async def replace(self, ws: Workspace, make) -> Workspace:
         """Serve make() in place of ws (a build or deployment): ws's queued rows are written first, then

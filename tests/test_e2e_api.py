@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 
 import pytest
 import requests
@@ -86,7 +87,7 @@ def test_csv(api):
 
 def test_ndjson(api):
     r = api.get("/v0/pipes/top_users.ndjson")
-    assert (r.status_code, r.headers["content-type"]) == (200, "application/x-ndjson")
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/x-ndjson; charset=utf-8")
     assert [json.loads(line) for line in r.text.splitlines()] == TOP
 
 
@@ -160,11 +161,16 @@ def test_sql_errors(api, q, status, error):
 
 def test_pipes_list(api, reader):
     pipes = {p["name"]: p for p in api.get("/v0/pipes").json()["pipes"]}
-    assert pipes["top_users"] == {
-        "name": "top_users", "description": "Users ranked by clicks.", "endpoint": "endpoint", "type": "endpoint",
+    top = pipes["top_users"]
+    ids = [top.pop("id"), top["endpoint"], *(n.pop("id") for n in top["nodes"])]
+    assert all(re.fullmatch(r"t_[0-9a-f]{32}", i) for i in ids) and ids[1] == ids[3]  # endpoint = its node's id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", top.pop("created_at")) and top.pop("updated_at")
+    assert all("SELECT" in n.pop("sql") for n in top["nodes"])
+    assert top == {
+        "name": "top_users", "description": "Users ranked by clicks.", "endpoint": ids[1], "type": "endpoint",
         "nodes": [
-            {"name": "filtered", "description": "Clicks in the range.", "node_type": "standard"},
-            {"name": "endpoint", "description": "Ranks users.", "node_type": "standard"},
+            {"name": "filtered", "description": "Clicks in the range.", "node_type": "standard", "materialized": None},
+            {"name": "endpoint", "description": "Ranks users.", "node_type": "endpoint", "materialized": None},
         ],
     }
     assert (pipes["clicks_daily"]["type"], pipes["clicks_daily"]["endpoint"]) == ("materialized", None)
@@ -174,8 +180,8 @@ def test_pipes_list(api, reader):
 
 def test_datasources_with_row_counts(api, reader):
     ds = {d["name"]: d for d in api.get("/v0/datasources").json()["datasources"]}
-    assert ds["clicks"]["statistics"] == {"row_count": 6}
-    assert ds["clicks_daily_mv"]["statistics"] == {"row_count": 6}
+    assert ds["clicks"]["statistics"]["row_count"] == 6 and ds["clicks"]["statistics"]["bytes"] > 0
+    assert ds["clicks_daily_mv"]["statistics"]["row_count"] == 6
     assert ds["clicks"]["columns"][3] == {"name": "ts", "type": "DateTime"}
     assert ds["clicks"]["engine"] == {"engine": "MergeTree", "partition_key": "toYYYYMM(ts)", "sorting_key": "user, ts"}
     assert reader.get("/v0/datasources").json() == {"datasources": []}
@@ -213,6 +219,10 @@ def test_local_tokens_bootstrap(api):
 
 def test_v0_tokens_is_admin_only(api, reader):
     tokens = {t["name"]: t for t in api.get("/v0/tokens").json()["tokens"]}
+    ids = {name: t.pop("id") for name, t in tokens.items()}
+    assert len(set(ids.values())) == len(ids) and all(re.fullmatch(r"t_[0-9a-f]{32}", i) for i in ids.values())
+    assert api.get(f"/v0/tokens/{ids['top_users_read']}").json()["token"] == reader.token  # by id
+    assert api.get("/v0/tokens/top_users_read").json()["id"] == ids["top_users_read"]  # and by name
     assert tokens["admin token"] == {"name": "admin token", "token": api.token, "scopes": [{"type": "ADMIN"}]}
     assert tokens["clicks_append"]["scopes"] == [{"type": "DATASOURCES:APPEND", "resource": "clicks"}]
     assert tokens["top_users_read"] == {"name": "top_users_read", "token": reader.token, "scopes": [{"type": "PIPES:READ", "resource": "top_users"}]}

@@ -9,7 +9,7 @@ from tblocal.errors import BadRequest
     [
         ("json", ("JSON", "application/json")),
         ("csv", ("CSVWithNames", "text/csv; charset=utf-8")),
-        ("ndjson", ("JSONEachRow", "application/x-ndjson")),
+        ("ndjson", ("JSONEachRow", "application/x-ndjson; charset=utf-8")),
         ("parquet", ("Parquet", "application/octet-stream")),
     ],
 )
@@ -29,8 +29,8 @@ def test_unknown_extension_is_400():
         (None, ("JSON", "application/json")),
         ("json", ("JSON", "application/json")),
         ("CSVWithNames", ("CSVWithNames", "text/csv; charset=utf-8")),
-        ("ndjson", ("JSONEachRow", "application/x-ndjson")),
-        ("JSONEachRow", ("JSONEachRow", "application/x-ndjson")),
+        ("ndjson", ("JSONEachRow", "application/x-ndjson; charset=utf-8")),
+        ("JSONEachRow", ("JSONEachRow", "application/x-ndjson; charset=utf-8")),
         ("TabSeparated", ("TabSeparated", "text/tab-separated-values; charset=utf-8")),
         ("parquet", ("Parquet", "application/octet-stream")),
     ],

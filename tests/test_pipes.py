@@ -111,7 +111,7 @@ def test_client_sql_is_qualified_and_checked(r):
 
 def test_node_using_a_forbidden_table_function_is_refused(tmp_path):
     root = copy_project(tmp_path / "p")
-    (root / "pipes" / "sneaky.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM file('/etc/passwd', 'LineAsString')\n")
+    (root / "pipes" / "sneaky.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM file('/etc/passwd', 'LineAsString')\n\nTYPE ENDPOINT\n")
     r = Renderer(load_project(root), "db")
     with pytest.raises(Forbidden) as e:
         sql(r, "sneaky")
@@ -120,8 +120,8 @@ def test_node_using_a_forbidden_table_function_is_refused(tmp_path):
 
 def test_pipes_referencing_each_other_forever_stop(tmp_path):
     root = copy_project(tmp_path / "p")
-    (root / "pipes" / "ping.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM pong\n")
-    (root / "pipes" / "pong.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM ping\n")
+    (root / "pipes" / "ping.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM pong\n\nTYPE ENDPOINT\n")
+    (root / "pipes" / "pong.pipe").write_text("NODE endpoint\nSQL >\n    SELECT * FROM ping\n\nTYPE ENDPOINT\n")
     r = Renderer(load_project(root), "db")
     with pytest.raises(BadRequest, match="Pipes reference each other too deeply"):
         sql(r, "ping")

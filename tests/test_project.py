@@ -33,7 +33,7 @@ def test_pipes_nodes_and_endpoints(project):
     top = project.pipes["top_users"]
     assert [n.name for n in top.nodes] == ["filtered", "endpoint"]
     assert [n.is_template for n in top.nodes] == [True, True]
-    assert top.endpoint.name == "endpoint"  # no TYPE line: the last node, as `tb push` publishes it
+    assert [n.type for n in top.nodes] == ["", "endpoint"] and top.endpoint is top.nodes[1]
     assert top.nodes[0].description == "Clicks in the range."
     assert top.nodes[0].template.lstrip().startswith("SELECT user, value")
     assert not project.pipes["user_clicks"].nodes[1].is_template
@@ -92,3 +92,11 @@ def test_json_key():
     assert json_key({"name": "a", "jsonpath": "$.b"}) == "b"
     assert json_key({"name": "a", "jsonpath": None}) == "a"
     assert json_key({"name": "a"}) == "a"
+
+
+def test_a_pipe_without_type_endpoint_publishes_nothing(tmp_path):
+    """Forward publishes only a node marked TYPE ENDPOINT; an untyped pipe is not an endpoint."""
+    root = copy_project(tmp_path / "p")
+    (root / "pipes" / "plain.pipe").write_text("NODE only\nSQL >\n    SELECT 1 AS one\n")
+    project = load_project(root)
+    assert project.pipes["plain"].endpoint is None and "plain" not in project.endpoints

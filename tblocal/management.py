@@ -1,0 +1,149 @@
+"""Tinybird Local's management API, as the Forward CLI calls it: bootstrap, workspaces, build, deployments."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .errors import BadRequest, Forbidden
+from .http import access, json_response, token_of
+from .workspace import Workspace
+from .workspaces import Record, Workspaces
+
+DATAFILE_PARTS = ("data_project://",)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _registry(request: Request) -> Workspaces:
+    return request.app.state.workspaces
+
+
+def _admin(request: Request) -> Workspace:
+    ws, grant = access(request)
+    if not grant.can("ADMIN"):
+        raise Forbidden("This needs the workspace's admin token")
+    return ws
+
+
+def _workspace_json(record: Record, ws: Workspace) -> dict:
+    return {"id": record.id, "name": record.name, "token": ws.tokens.admin.token, "role": "admin", "plan": "dev",
+            "created_at": record.created_at}
+
+
+async def local_tokens(request: Request) -> Response:
+    """Tinybird Local's bootstrap, on loopback only: the user token and the default workspace's admin token."""
+    if (request.client.host if request.client else "") not in LOOPBACK:
+        raise Forbidden("/tokens is only served to loopback clients")
+    registry = _registry(request)
+    admin = registry.default.tokens.admin.token
+    return json_response({"admin_token": admin, "workspace_admin_token": admin, "user_token": registry.user_token})
+
+
+async def list_workspaces(request: Request) -> Response:
+    """Every workspace with its admin token (user or admin token)."""
+    registry = _registry(request)
+    registry.require_user(token_of(request))
+    rows = [_workspace_json(r, registry.live[r.id]) for r in registry.records.values()]
+    return json_response({"organization_id": registry.organization_id, "workspaces": rows})
+
+
+async def create_workspace(request: Request) -> Response:
+    """A new empty workspace: POST /v1/workspaces?name=..."""
+    registry = _registry(request)
+    registry.require_user(token_of(request))
+    ws = await registry.create(request.query_params.get("name", ""))
+    return json_response(_workspace_json(registry.record(ws), ws))
+
+
+async def delete_workspace(request: Request) -> Response:
+    """Hard delete of a workspace by id or name, its data with it."""
+    registry = _registry(request)
+    registry.require_user(token_of(request))
+    record = await registry.delete(request.path_params["workspace"])
+    return json_response({"id": record.id, "name": record.name, "deleted": True})
+
+
+async def _datafiles(request: Request) -> dict[str, bytes]:
+    """The datafiles of a build or deploy request: multipart parts named data_project://, by relative path."""
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        raise BadRequest("Send the datafiles as multipart/form-data parts named data_project://")
+    form = await request.form(max_files=10_000, max_fields=10_000)
+    files = {}
+    for name, part in form.multi_items():
+        if name in DATAFILE_PARTS and hasattr(part, "read"):
+            files[part.filename or ""] = await part.read()
+    await form.close()
+    return files
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("true", "1")
+
+
+async def build(request: Request) -> Response:
+    """tb build: replace the workspace's datafiles; data sources whose datafile changed start empty."""
+    ws = _admin(request)
+    result, outcome = await _registry(request).submit(ws, await _datafiles(request), build=True)
+    if result == "failed":
+        return json_response({"result": "failed", "errors": outcome["errors"]})
+    return json_response({"result": "success", "build": outcome})
+
+
+async def create_deployment(request: Request) -> Response:
+    """tb deploy: check, stage and (auto_promote) promote the datafiles; check=true changes nothing."""
+    ws = _admin(request)
+    result, deployment = await _registry(request).submit(
+        ws, await _datafiles(request), check=_flag(request, "check"), auto=_flag(request, "auto_promote"),
+        destructive=_flag(request, "allow_destructive_operations"))
+    return json_response({"result": result, "deployment": deployment})
+
+
+async def list_deployments(request: Request) -> Response:
+    """The workspace's deployments, oldest first."""
+    ws = _admin(request)
+    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    return json_response({"deployments": deployments.listed(_flag(request, "include_deleted"))})
+
+
+async def get_deployment(request: Request) -> Response:
+    """One deployment (deleted ones too)."""
+    ws = _admin(request)
+    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    return json_response({"deployment": deployments.get(request.path_params["id"])})
+
+
+async def promote_deployment(request: Request) -> Response:
+    """tb deployment promote: the staged deployment goes live."""
+    ws = _admin(request)
+    registry = _registry(request)
+    item = registry.deployments[registry.record(ws).id].get(request.path_params["id"])
+    return json_response({"deployment": await registry.promote(ws, item)})
+
+
+async def discard_deployment(request: Request) -> Response:
+    """tb deployment discard: delete a staged deployment."""
+    ws = _admin(request)
+    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    item = deployments.get(request.path_params["id"])
+    async with deployments.lock:
+        deployments.discard(item)
+    return json_response({"deployment": item})
+
+
+def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
+    """A route under /v1 and /v0, with and without a trailing slash, as the CLI calls both."""
+    return [Route(f"/{v}{path}{slash}", endpoint, methods=methods) for v in ("v1", "v0") for slash in ("", "/")]
+
+
+ROUTES = [
+    Route("/tokens", local_tokens, methods=["GET"]),
+    *_both("/user/workspaces", list_workspaces, ["GET"]),
+    *_both("/workspaces", create_workspace, ["POST"]),
+    Route("/v1/workspaces/{workspace}", delete_workspace, methods=["DELETE"]),
+    Route("/v0/workspaces/{workspace}", delete_workspace, methods=["DELETE"]),
+    Route("/v1/build", build, methods=["POST"]),
+    Route("/v1/deploy", create_deployment, methods=["POST"]),
+    Route("/v1/deployments", list_deployments, methods=["GET"]),
+    Route("/v1/deployments/{id}", get_deployment, methods=["GET"]),
+    Route("/v1/deployments/{id}", discard_deployment, methods=["DELETE"]),
+    Route("/v1/deployments/{id}/set-live", promote_deployment, methods=["POST"]),
+]

@@ -1,0 +1,258 @@
+"""A workspace's resources as the Forward CLI reads them: pipes, data sources, appends and their jobs, tokens."""
+
+import uuid
+from datetime import datetime, timezone
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import ingest
+from .errors import BadRequest, Forbidden, NotFound
+from .http import access, json_response, read_body
+from .project import Pipe
+from .workspace import Workspace
+
+DATASOURCE_DOCS = "https://www.tinybird.co/docs/api-reference/datasource-api"
+APPEND_CHUNK_BYTES = 8 * 1024 * 1024  # a large append is written in batches of about this size, cut at line ends
+MAX_JOBS = 1000  # finished jobs kept for GET /v0/jobs
+
+
+def resource_id(ws: Workspace, kind: str, name: str) -> str:
+    """A stable id for a workspace's resource, shaped like Tinybird's (t_ + 32 hex)."""
+    return "t_" + uuid.uuid5(uuid.NAMESPACE_URL, f"tblocal:{ws.database}:{kind}:{name}").hex
+
+
+def _stamp(ws: Workspace) -> str:
+    # The CLI prints these with the last 7 characters (".ffffff") cut off.
+    return datetime.fromtimestamp(ws.loaded_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _node_type(node) -> str:
+    return node.type or "standard"
+
+
+def pipe_json(ws: Workspace, pipe: Pipe) -> dict:
+    """A pipe as GET /v0/pipes/<name> answers: its nodes with their SQL and node_type."""
+    endpoint = pipe.endpoint
+    nodes = [{"id": resource_id(ws, "node", f"{pipe.name}.{n.name}"), "name": n.name, "sql": n.sql,
+              "description": n.description, "node_type": "endpoint" if n is endpoint else _node_type(n),
+              "materialized": n.datasource or None} for n in pipe.nodes]
+    return {"id": resource_id(ws, "pipe", pipe.name), "name": pipe.name, "description": pipe.description,
+            "type": "endpoint" if endpoint else ("materialized" if pipe.materialized else "default"),
+            "endpoint": resource_id(ws, "node", f"{pipe.name}.{endpoint.name}") if endpoint else None,
+            "created_at": _stamp(ws), "updated_at": _stamp(ws), "nodes": nodes}
+
+
+async def list_pipes(request: Request) -> Response:
+    """The pipes this token can read."""
+    ws, grant = access(request)
+    pipes = [pipe_json(ws, p) for p in ws.project.pipes.values() if grant.can(f"PIPES:READ:{p.name}")]
+    return json_response({"pipes": pipes})
+
+
+def readable_pipe(request: Request, name: str) -> tuple[Workspace, Pipe]:
+    """The pipe called name, if this token may read it (404 / 403 otherwise)."""
+    ws, grant = access(request)
+    pipe = ws.renderer.pipe(name)
+    if not grant.can(f"PIPES:READ:{name}"):
+        raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
+    return ws, pipe
+
+
+async def pipe_datafile(request: Request) -> Response:
+    """GET /v1/pipes/<name>.pipe: the datafile's text (text/plain exactly, which the CLI reads as text)."""
+    _, pipe = readable_pipe(request, request.path_params["name"])
+    return Response(pipe.source, media_type="text/plain", headers={"content-type": "text/plain"})
+
+
+def _datasource_json(ws: Workspace, ds, counts: dict) -> dict:
+    rows, size = counts.get(ds.name, (0, 0))
+    return {"id": resource_id(ws, "datasource", ds.name), "name": ds.name, "description": ds.description,
+            "columns": [{"name": c["name"], "type": c["type"]} for c in ds.columns],
+            "engine": {"engine": ds.engine, **ds.engine_args}, "created_at": _stamp(ws), "updated_at": _stamp(ws),
+            "statistics": {"row_count": rows, "bytes": size}}
+
+
+def _can_see(grant, name: str) -> bool:
+    return grant.can(f"DATASOURCES:READ:{name}") or grant.can(f"DATASOURCES:APPEND:{name}")
+
+
+async def list_datasources(request: Request) -> Response:
+    """The data sources this token can read or append to, with row counts and sizes."""
+    ws, grant = access(request)
+    counts = ws.table_sizes()
+    return json_response({"datasources": [_datasource_json(ws, ds, counts) for ds in ws.project.datasources.values()
+                                          if _can_see(grant, ds.name)]})
+
+
+async def get_datasource(request: Request) -> Response:
+    """One data source, with its row count (the CLI loads fixtures only into empty ones)."""
+    ws, grant = access(request)
+    name = request.path_params["name"]
+    if name not in ws.project.datasources:
+        raise NotFound(f"Data Source '{name[:80]}' not found", DATASOURCE_DOCS)
+    if not _can_see(grant, name):
+        raise Forbidden(f"The token you have provided doesn't have access to '{name[:80]}'")
+    return json_response(_datasource_json(ws, ws.project.datasources[name], ws.table_sizes()))
+
+
+async def truncate_datasource(request: Request) -> Response:
+    """Remove every row of a data source (admin token)."""
+    ws, grant = access(request)
+    name = request.path_params["name"]
+    if not grant.can("ADMIN"):
+        raise Forbidden("Truncating a data source needs the admin token")
+    ws.datasource(name, grant)
+    await ws.truncate(name)
+    return json_response({})
+
+
+def _format(request: Request, default: str = "csv") -> str:
+    kind = (request.query_params.get("format") or request.headers.get("content-type", "") or default).lower()
+    if "parquet" in kind:
+        raise BadRequest("tblocal appends NDJSON and CSV; convert Parquet files first", DATASOURCE_DOCS)
+    return "JSONEachRow" if "json" in kind else "CSV"
+
+
+def _chunks(body: bytes, size: int = APPEND_CHUNK_BYTES):
+    """body in pieces of about size bytes, each ending at a line end."""
+    start = 0
+    while start < len(body):
+        end = body.find(b"\n", start + size)
+        end = len(body) if end < 0 else end + 1
+        yield body[start:end]
+        start = end
+
+
+async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: str) -> dict:
+    """Write body into name in batches (each all-or-nothing); the finished job, kept for GET /v0/jobs/<id>."""
+    if not body.strip():
+        raise BadRequest("The body is empty: send NDJSON or CSV rows", DATASOURCE_DOCS)
+    job_id, ok, bad = str(uuid.uuid4()), 0, 0
+    for chunk in _chunks(body):
+        outcome = await ws.ingestor.submit(name, ingest.Request(chunk, fmt, import_id=job_id), True)
+        ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
+    # No "error" key at all: the CLI treats its mere presence as a failure.
+    job = {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
+           "datasource": {"id": resource_id(ws, "datasource", name), "name": name},
+           "statistics": {"row_count": ok, "quarantine_rows": bad, "bytes": len(body)},
+           "blocks": [{"process_return": [{"lines": ok, "quarantine": bad, "bytes": len(body)}], "processing_time": 0}],
+           "job_url": f"{str(request.base_url).rstrip('/')}/v0/jobs/{job_id}", "created_at": _stamp(ws)}
+    jobs = request.app.state.workspaces.jobs
+    jobs[job_id] = {**job, "workspace": ws.database}
+    while len(jobs) > MAX_JOBS:
+        jobs.pop(next(iter(jobs)))
+    return job
+
+
+async def append_v1(request: Request) -> Response:
+    """POST /v1/datasources/<name>/append?format=ndjson|csv: the raw body, as the Forward CLI sends files and --events."""
+    ws, grant = access(request)
+    ds = ws.datasource(request.path_params["name"], grant)
+    if request.query_params.get("url"):
+        raise BadRequest("tblocal has no network access: download the file and append it with --file", DATASOURCE_DOCS)
+    body = await read_body(request, ws.settings.max_append_bytes)
+    return json_response(await _append(request, ws, ds.name, body, _format(request)))
+
+
+async def append_v0(request: Request) -> Response:
+    """POST /v0/datasources?name=X&mode=append: a raw NDJSON/CSV body, or multipart fields ndjson/csv (curl -F)."""
+    ws, grant = access(request)
+    mode = request.query_params.get("mode", "append")
+    if mode != "append":
+        raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (deploy datafiles instead)")
+    ds = ws.datasource(request.query_params.get("name"), grant)
+    if "multipart/form-data" in request.headers.get("content-type", ""):
+        body, fmt = await _multipart_rows(request, ws)
+    else:
+        body, fmt = await read_body(request, ws.settings.max_append_bytes), _format(request)
+    job = await _append(request, ws, ds.name, body, fmt)
+    rows, bad = job["statistics"]["row_count"], job["statistics"]["quarantine_rows"]
+    return json_response({"id": job["id"], "import_id": job["id"], "job_id": job["id"], "datasource": job["datasource"],
+                          "successful_rows": rows, "quarantined_rows": bad, "quarantine_rows": bad,
+                          "invalid_lines": 0, "error": False})
+
+
+async def _multipart_rows(request: Request, ws: Workspace) -> tuple[bytes, str]:
+    form = await request.form(max_part_size=ws.settings.max_append_bytes)
+    try:
+        for field, fmt in (("ndjson", "JSONEachRow"), ("csv", "CSV")):
+            part = form.get(field)
+            if part is not None:
+                data = await part.read() if hasattr(part, "read") else str(part).encode()
+                return ingest.decode_body(data, "gzip" if data[:2] == b"\x1f\x8b" else "", ws.settings.max_append_bytes), fmt
+        if form.get("url") is not None:
+            raise BadRequest("tblocal has no network access: send the file itself (-F ndjson=@file)", DATASOURCE_DOCS)
+        raise BadRequest("Send the rows in a multipart field named ndjson or csv", DATASOURCE_DOCS)
+    finally:
+        await form.close()
+
+
+def _jobs_of(request: Request, ws: Workspace) -> list[dict]:
+    return [{k: v for k, v in j.items() if k != "workspace"}
+            for j in request.app.state.workspaces.jobs.values() if j["workspace"] == ws.database]
+
+
+async def list_jobs(request: Request) -> Response:
+    """This workspace's recent jobs (appends), newest last."""
+    ws, _ = access(request)
+    return json_response({"jobs": _jobs_of(request, ws)})
+
+
+async def get_job(request: Request) -> Response:
+    """One job by id."""
+    ws, _ = access(request)
+    job = next((j for j in _jobs_of(request, ws) if j["id"] == request.path_params["id"]), None)
+    if job is None:
+        raise NotFound(f"Job '{request.path_params['id'][:40]}' not found")
+    return json_response(job)
+
+
+def _token_json(ws: Workspace, grant) -> dict:
+    return {"id": resource_id(ws, "token", grant.name), **grant.as_json()}
+
+
+async def list_tokens(request: Request) -> Response:
+    """Every token of the workspace with its id and scopes (admin only)."""
+    ws, grant = access(request)
+    if not grant.can("ADMIN"):
+        raise Forbidden("Listing tokens needs the admin token")
+    return json_response({"tokens": [_token_json(ws, g) for g in ws.tokens.grants]})
+
+
+async def get_token(request: Request) -> Response:
+    """One token by id or name (admin only)."""
+    ws, grant = access(request)
+    if not grant.can("ADMIN"):
+        raise Forbidden("Reading tokens needs the admin token")
+    wanted = request.path_params["token"]
+    found = next((g for g in ws.tokens.grants if wanted in (g.name, resource_id(ws, "token", g.name))), None)
+    if found is None:
+        raise NotFound(f"Token '{wanted[:80]}' not found")
+    return json_response(_token_json(ws, found))
+
+
+async def example_url(request: Request) -> Response:
+    """GET /examples/query.http?pipe=<p>: the endpoint's URL with this token, as `tb endpoint url` prints it."""
+    ws, pipe = readable_pipe(request, request.query_params.get("pipe", ""))
+    fmt = request.query_params.get("format", "json")
+    token = request.query_params.get("token", "")
+    url = f"{str(request.base_url).rstrip('/')}/v0/pipes/{pipe.name}.{fmt}?token={token}"
+    return Response(url, media_type="text/plain", headers={"content-type": "text/plain"})
+
+
+ROUTES = [
+    Route("/v0/tokens", list_tokens, methods=["GET"]),
+    Route("/v0/tokens/{token}", get_token, methods=["GET"]),
+    Route("/v0/pipes", list_pipes, methods=["GET"]),
+    Route("/v1/pipes/{name}.pipe", pipe_datafile, methods=["GET"]),
+    Route("/v0/datasources", list_datasources, methods=["GET"]),
+    Route("/v0/datasources", append_v0, methods=["POST"]),
+    Route("/v0/datasources/{name}", get_datasource, methods=["GET"]),
+    Route("/v0/datasources/{name}/truncate", truncate_datasource, methods=["POST"]),
+    Route("/v1/datasources/{name}/append", append_v1, methods=["POST"]),
+    Route("/v0/jobs", list_jobs, methods=["GET"]),
+    Route("/v0/jobs/{id}", get_job, methods=["GET"]),
+    Route("/examples/query.http", example_url, methods=["GET"]),
+]

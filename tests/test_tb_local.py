@@ -1,0 +1,241 @@
+"""The official Forward CLI (`tb --local ...`, the real binary) against a real tblocal: each command a user runs.
+
+The project is copied to a temporary folder, so the repo's own .tinyb and git branch do not pick the
+workspace; the CLI then uses Tinybird_Local_Build_<sha256 of the folder>, as it would on a machine with
+Tinybird Local in Docker. Assertions read the server's state over HTTP, not only what the CLI printed.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from server_process import ROOT, ServerProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+TB = Path(sys.executable).parent / "tb"
+FIXTURE_ROWS = sum(1 for line in (ROOT / "fixtures" / "user_events.ndjson").read_bytes().splitlines() if line.strip())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """tblocal with the repo's datafiles and fixtures in its default workspace."""
+    server = ServerProcess(ROOT, tmp_path_factory.mktemp("tblocal") / "data", load_fixtures=ROOT / "fixtures").start(timeout=180)
+    yield server
+    server.stop()
+
+
+def copy_project(folder: Path) -> Path:
+    """A copy of the Forward project in folder: datafiles, fixtures and the tests/<pipe>.yaml cases."""
+    for name in ("datasources", "pipes", "fixtures"):
+        shutil.copytree(ROOT / name, folder / name)
+    (folder / "tests").mkdir()
+    for case in (ROOT / "tests").glob("*.yaml"):
+        shutil.copy(case, folder / "tests" / case.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def project(server, tmp_path_factory) -> Path:
+    """A copy of the project, built once with `tb --local build` (its workspace holds the fixtures)."""
+    folder = copy_project(tmp_path_factory.mktemp("project"))
+    tb(server, folder, "build")
+    return folder
+
+
+def tb(server: ServerProcess, cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run `tb --local <args>` from cwd against server; with ok, fail the test unless it exits 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TB_HOST", "TB_TOKEN")}
+    env.update(TB_LOCAL_HOST="127.0.0.1", TB_LOCAL_PORT=str(server.port), TB_CLI_TELEMETRY_OPTOUT="1", TB_VERSION_WARNING="0")
+    done = subprocess.run([str(TB), "--local", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if ok:
+        assert done.returncode == 0, f"tb --local {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def workspace(server: ServerProcess, name: str) -> dict:
+    """The workspace called name, as the CLI's bootstrap lists it (with its admin token)."""
+    listed = requests.get(f"{server.url}/v1/user/workspaces", params={"token": server.admin_token}, timeout=10).json()
+    return next(w for w in listed["workspaces"] if w["name"] == name)
+
+
+def build_workspace_name(project: Path) -> str:
+    """The workspace `tb --local` uses from project (no git branch, no .tinyb there)."""
+    return "Tinybird_Local_Build_" + hashlib.sha256(str(project).encode()).hexdigest()
+
+
+def build_workspace(server: ServerProcess, project: Path) -> dict:
+    """The workspace `tb --local build` uses from project."""
+    return workspace(server, build_workspace_name(project))
+
+
+def variant(project: Path, folder: Path) -> Path:
+    """A copy of project in folder whose .tinyb names project's workspace, so `tb --local` changes that one."""
+    shutil.copytree(project, folder)
+    (folder / ".tinyb").write_text(json.dumps({"name": build_workspace_name(project)}))
+    return folder
+
+
+def sql(server: ServerProcess, token: str, q: str) -> list[dict]:
+    r = requests.get(f"{server.url}/v0/sql", params={"q": q + " FORMAT JSON", "token": token}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def test_build_creates_a_workspace_and_loads_fixtures(server, tmp_path):
+    project = copy_project(tmp_path / "fresh")
+    done = tb(server, project, "build")
+    assert "✓ datasources/user_events.datasource created" in done.stdout and "✓ Build completed" in done.stdout
+    ws = build_workspace(server, project)
+    counts = {r["name"]: int(r["rows"]) for r in sql(server, ws["token"], "SELECT 'user_events' AS name, count() AS rows FROM user_events "
+                                                      "UNION ALL SELECT 'quarantine', count() FROM user_events_quarantine")}
+    assert counts == {"user_events": FIXTURE_ROWS, "quarantine": 0}
+    views = sql(server, ws["token"], "SELECT sum(events) AS events FROM content_engagement_mv")
+    assert int(views[0]["events"]) == FIXTURE_ROWS  # the materialized views were filled by the fixtures too
+    again = tb(server, project, "build")
+    assert "No changes. Build skipped." in again.stdout
+
+
+def test_test_run_passes_every_case(server, project):
+    done = tb(server, project, "test", "run")
+    passed = re.search(r"✓ (\d+)/(\d+) passed", done.stdout)
+    assert passed and passed.group(1) == passed.group(2) and int(passed.group(1)) >= 5, done.stdout
+    cases = sum(1 for line in done.stdout.splitlines() if line.endswith(" passed") and not line.startswith("✓ " + passed.group(1)))
+    assert cases >= 30, done.stdout  # each YAML case ran, not only the files
+
+
+def test_a_broken_datafile_fails_the_build_naming_file_and_line(server, project, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    pipe = broken / "pipes" / "user_recommendations.pipe"
+    pipe.write_text(pipe.read_text().replace("NODE ", "NODDE ", 1))
+    done = tb(server, broken, "build", ok=False)
+    assert done.returncode == 1 and "✗ Build failed" in done.stdout
+    assert "pipes/user_recommendations.pipe" in done.stdout and "NODDE is not a valid option" in done.stdout
+
+
+def test_deploy_check_then_deploy_then_list(server, project):
+    assert "✓ Deployment is valid" in tb(server, project, "deploy", "--check").stdout
+    done = tb(server, project, "deploy")
+    live = re.search(r"✓ Deployment #(\d+) is live!", done.stdout)
+    assert live, done.stdout
+    listed = tb(server, project, "deployment", "ls").stdout
+    assert re.findall(r"^\|\s+(\d+) \| (\w+)", listed, re.M) == [(live.group(1), "Live")], listed
+
+
+def test_staged_deployment_promote_and_discard(server, tmp_path):
+    project = copy_project(tmp_path / "own")  # its own workspace: this test changes its schema
+    tb(server, project, "build")
+    token = build_workspace(server, project)["token"]
+    changed = variant(project, tmp_path / "changed")
+    ds = changed / "datasources" / "user_events.datasource"
+    ds.write_text(ds.read_text().replace("`metadata` String `json:$.metadata` DEFAULT '{}'",
+                                         "`metadata` String `json:$.metadata` DEFAULT '{}',\n    `country` String `json:$.country` DEFAULT ''"))
+    tb(server, changed, "deployment", "create")
+    staged = re.search(r"\|\s+(\d+) \| Staging", tb(server, changed, "deployment", "ls").stdout).group(1)
+    assert "country" not in [c["name"] for c in _columns(server, token)]  # staged: the live tables are untouched
+    tb(server, changed, "deployment", "promote")
+    assert re.search(rf"\|\s+{staged} \| Live", tb(server, changed, "deployment", "ls").stdout)
+    assert [c["name"] for c in _columns(server, token)][-1] == "country"  # a column added at the end keeps the data
+    assert int(sql(server, token, "SELECT count() AS n FROM user_events")[0]["n"]) == FIXTURE_ROWS
+    pipe = changed / "pipes" / "session_analysis.pipe"
+    pipe.write_text(pipe.read_text().replace("DESCRIPTION >\n", "DESCRIPTION >\n    Staged, then discarded.\n", 1))
+    tb(server, changed, "deployment", "create")
+    tb(server, changed, "deployment", "discard")
+    listed = tb(server, changed, "deployment", "ls").stdout
+    assert re.findall(r"^\|\s+(\d+) \| (\w+)", listed, re.M) == [(staged, "Live")], listed
+
+
+def _columns(server, token):
+    return requests.get(f"{server.url}/v0/datasources/user_events", params={"token": token}, timeout=10).json()["columns"]
+
+
+def test_deleting_a_data_source_needs_consent(server, tmp_path):
+    project = copy_project(tmp_path / "own")  # its own workspace: this test drops a data source
+    tb(server, project, "build")
+    smaller = variant(project, tmp_path / "smaller")
+    (smaller / "datasources" / "user_recommendations_mv.datasource").unlink()
+    (smaller / "pipes" / "user_recommendations_mat.pipe").unlink()
+    (smaller / "pipes" / "user_recommendations.pipe").unlink()
+    (smaller / "tests" / "user_recommendations.yaml").unlink()
+    refused = tb(server, smaller, "deploy", ok=False)
+    assert refused.returncode == 1 and "--allow-destructive-operations" in refused.stdout
+    token = build_workspace(server, project)["token"]
+    names = lambda: {d["name"] for d in requests.get(f"{server.url}/v0/datasources", params={"token": token}, timeout=10).json()["datasources"]}  # noqa: E731
+    assert "user_recommendations_mv" in names()
+    tb(server, smaller, "deploy", "--allow-destructive-operations")
+    assert "user_recommendations_mv" not in names()
+    tb(server, project, "deploy")  # back again: the view target is re-created and backfilled from user_events
+    rows = sql(server, token, "SELECT sum(impressions + clicks + likes + shares) > 0 AS filled FROM user_recommendations_mv")
+    assert rows == [{"filled": 1}]
+
+
+def test_datasource_ls_and_append_file(server, project):
+    listed = tb(server, project, "datasource", "ls").stdout
+    assert "name: user_events" in listed and f"row_count: {FIXTURE_ROWS:,}" in listed
+    token = build_workspace(server, project)["token"]
+    before = int(sql(server, token, "SELECT count() AS n FROM user_events")[0]["n"])
+    done = tb(server, project, "datasource", "append", "user_events", "--file", "fixtures/user_events.ndjson")
+    assert "✓ Rows appended!" in done.stdout
+    after = sql(server, token, "SELECT (SELECT count() FROM user_events) AS n, (SELECT count() FROM user_events_quarantine) AS q")
+    assert after == [{"n": before + FIXTURE_ROWS, "q": 0}]
+
+
+def test_append_events_reports_rows_and_quarantine(server, project):
+    done = tb(server, project, "datasource", "append", "user_events", "--events",
+              '{"event_id":"e1","user_id":"u_cli","event_type":"view","content_id":"c1","timestamp":"2024-01-01 00:00:00","session_id":"s"}\n'
+              '{"event_id":"e2","user_id":"u_cli","event_type":"view","content_id":"c1","timestamp":"yesterday","session_id":"s"}')
+    assert "✓ 1 row appended!" in done.stdout and "✗ 1 row went to quarantine" in done.stdout
+
+
+def test_multipart_append_leaves_nothing_in_quarantine(server, project):
+    token = build_workspace(server, project)["token"]
+    before = sql(server, token, "SELECT (SELECT count() FROM user_events) AS n, (SELECT count() FROM user_events_quarantine) AS q")[0]
+    with open(ROOT / "fixtures" / "user_events.ndjson", "rb") as f:  # what `curl -F ndjson=@file` sends
+        r = requests.post(f"{server.url}/v0/datasources", params={"name": "user_events", "mode": "append", "token": token},
+                          files={"ndjson": ("user_events.ndjson", f)}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert (r.json()["successful_rows"], r.json()["quarantined_rows"]) == (FIXTURE_ROWS, 0)
+    after = sql(server, token, "SELECT (SELECT count() FROM user_events) AS n, (SELECT count() FROM user_events_quarantine) AS q")[0]
+    assert after == {"n": before["n"] + FIXTURE_ROWS, "q": before["q"]}
+
+
+def test_sql(server, project):
+    done = tb(server, project, "sql", "SELECT count() AS events, uniqExact(user_id) AS users FROM user_events WHERE user_id = 'u_李雷'")
+    assert "events" in done.stdout and "UInt64" in done.stdout
+
+
+def test_endpoint_ls_data_url_token(server, project):
+    listed = tb(server, project, "endpoint", "ls").stdout
+    assert sorted(re.findall(r"^name: (\w+)$", listed, re.M)) == sorted(
+        ["content_engagement", "recommendation_performance", "session_analysis", "user_content_affinity", "user_recommendations"])
+    token = build_workspace(server, project)["token"]
+    read = next(t for t in requests.get(f"{server.url}/v0/tokens", params={"token": token}, timeout=10).json()["tokens"]
+                if t["name"] == "endpoints_read")
+    url = tb(server, project, "endpoint", "url", "user_content_affinity").stdout.strip()
+    assert url == f"{server.url}/v0/pipes/user_content_affinity.json?token={read['token']}"
+    assert requests.get(url, timeout=30).status_code == 200
+    assert read["token"] in tb(server, project, "endpoint", "token", "user_content_affinity").stdout
+    data = tb(server, project, "endpoint", "data", "user_content_affinity", "--user_id", "u_李雷", "--format", "json").stdout
+    expected = requests.get(f"{server.url}/v0/pipes/user_content_affinity.json", params={"user_id": "u_李雷", "token": token}, timeout=30).json()
+    assert expected["rows"] > 0 and json.loads(data)["data"] == expected["data"]
+
+
+def test_token_ls(server, project):
+    listed = tb(server, project, "token", "ls").stdout
+    assert {"admin token", "endpoints_read", "events_append"} <= set(re.findall(r"^name: (.+)$", listed, re.M))
+
+
+def test_test_workspaces_are_thrown_away(server, project):
+    tb(server, project, "test", "run")
+    tb(server, project, "test", "run")  # deletes the previous run's workspace first, as the CLI does
+    names = [w["name"] for w in requests.get(f"{server.url}/v1/user/workspaces", params={"token": server.admin_token}, timeout=10).json()["workspaces"]]
+    assert sum(n.startswith("Tinybird_Local_Test_") for n in names) == 1
+    assert names[0] == "Tinybird_Local_Testing"  # the default workspace (this repo) stays first
