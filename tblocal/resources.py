@@ -54,7 +54,9 @@ async def list_pipes(request: Request) -> Response:
 def readable_pipe(request: Request, name: str) -> tuple[Workspace, Pipe]:
     """The pipe called name, if this token may read it (404 / 403 otherwise)."""
     ws, grant = access(request)
-    pipe = ws.renderer.pipe(name)
+    pipe = ws.project.pipes.get(name)
+    if pipe is None:
+        raise NotFound(f"The pipe '{name[:80]}' does not exist", "https://www.tinybird.co/docs/api-reference/pipe-api")
     if not grant.can(f"PIPES:READ:{name}"):
         raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
     return ws, pipe

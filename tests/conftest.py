@@ -1,12 +1,16 @@
-"""Shared fixtures: real tblocal servers on loopback, and the regression target."""
+"""Shared fixtures: the in-process engine and app, real tblocal servers on loopback, and the regression target."""
 
 import os
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from server_process import ROOT, ServerProcess
 from tblocal.engine import Engine
+from tblocal.server import create_app
+from tblocal.settings import Settings
+from tblocal.workspaces import Workspaces
 
 TEST_PROJECT = ROOT / "tests" / "project"
 
@@ -15,6 +19,15 @@ TEST_PROJECT = ROOT / "tests" / "project"
 def engine(tmp_path_factory):
     """The process's in-process chDB engine, on a fresh data dir (chDB allows one per process)."""
     return Engine.open(tmp_path_factory.mktemp("engine") / "chdb")
+
+
+@pytest.fixture(scope="session")
+def local(engine):
+    """tblocal's ASGI app in-process (no socket) over tests/project, on the process's engine: a TestClient
+    whose requests come from loopback, as the tb CLI's do."""
+    settings = Settings.from_env(environ={}, data_dir=engine.path.parent, project=TEST_PROJECT)
+    with TestClient(create_app(Workspaces(settings)), base_url="http://127.0.0.1:7181", client=("127.0.0.1", 50000)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
