@@ -18,8 +18,9 @@ LIMIT = 10 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """tblocal on tests/project with an empty data dir of its own."""
-    proc = ServerProcess(ROOT / "tests" / "project", tmp_path_factory.mktemp("bad-input") / "data").start()
+    """tblocal on tests/project with an empty data dir of its own (bulk appends capped at 10 MB too, for the bomb)."""
+    env = {"TBLOCAL_MAX_APPEND_BYTES": str(LIMIT)}
+    proc = ServerProcess(ROOT / "tests" / "project", tmp_path_factory.mktemp("bad-input") / "data", env=env).start()
     yield proc
     proc.stop()
 
@@ -155,6 +156,7 @@ REJECT_CASES = [
     ("body-10mb-plus-1", "POST", "/v0/events", {"name": "clicks"}, (good("big") + b"\n") * (LIMIT // 60) + b"x" * (LIMIT + 1 - (LIMIT // 60) * 61), {}, 413),
     ("gzip-bomb", "POST", "/v0/events", {"name": "clicks"}, gzip_bomb(), {"Content-Encoding": "gzip"}, 413),
     ("gzip-bomb-bulk-append", "POST", "/v0/datasources", {"name": "clicks", "mode": "append", "format": "ndjson"}, gzip_bomb(), {"Content-Encoding": "gzip"}, 413),
+    ("gzip-bomb-v1-append", "POST", "/v1/datasources/clicks/append", {"format": "ndjson"}, gzip_bomb(), {"Content-Encoding": "gzip"}, 413),
     ("wrong-content-encoding", "POST", "/v0/events", {"name": "clicks"}, good("ce"), {"Content-Encoding": "br"}, 400),
     ("gzip-header-plain-body", "POST", "/v0/events", {"name": "clicks"}, good("ce"), {"Content-Encoding": "gzip"}, 400),
     ("truncated-gzip", "POST", "/v0/events", {"name": "clicks"}, gzip.compress(good("ce") * 100)[:-20], {"Content-Encoding": "gzip"}, 400),
