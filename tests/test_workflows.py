@@ -191,9 +191,11 @@ def _check_tb_call(global_opts: list[str], words: list[str]) -> tuple[tuple[str,
         res = _tb_help(*command)
         if res.returncode != 0:
             return tuple(command), errors + [f"`tb {' '.join(command)} --help` failed: {res.stdout}{res.stderr}"]
+    # A command whose help says "--param_name value" (tb endpoint data) takes the endpoint's parameters as options.
+    takes_params = "--param_name value" in res.stdout
     for word in rest:
         opt = word.split("=")[0]
-        if opt.startswith("-") and not _has_option(res.stdout, opt):
+        if opt.startswith("-") and not _has_option(res.stdout, opt) and not takes_params:
             errors.append(f"`tb {' '.join(command)}` has no option {opt}")
     return tuple(command), errors
 
