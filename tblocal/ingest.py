@@ -516,8 +516,8 @@ class Ingestor:
         with self._lock:
             try:
                 try:
-                    self.writers[datasource].commit(requests, refused, before_write=self.staging.begin)
-                    self.staging.publish(self._publish_stalled, self.retry_s)
+                    self.writers[datasource].commit(requests, refused, before_write=lambda: self.staging.begin(datasource))
+                    self.staging.publish(self._publish_stalled, self.retry_s, datasource)
                 except PublishPending:
                     raise
                 except Exception:  # (a BaseException is a dying process: the next start drops the shadow)
@@ -541,10 +541,14 @@ class Ingestor:
             self.fault = None
             self.staging.ensure_reserve()
 
-    def _publish_stalled(self) -> bool:
+    def _publish_stalled(self, error: BaseException) -> bool:
         """Called while attaching a staged commit keeps failing: refuse new writes; give up only when closing."""
-        if self.fault is None:
-            self.fault = ("read-only", self._message("read-only"))
+        kind = storage_fault(error)
+        if kind:
+            self.fault = (kind, self._message(kind))
+        else:
+            self.fault = ("stalled", f"A commit could not be published and is retried: {error}")
+            self._fault_free_needed = 1 << 62  # no write is accepted until it is published
         return self._closing
 
     def _note_refusal(self, error: ApiError, cause: BaseException | None) -> None:

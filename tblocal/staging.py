@@ -52,29 +52,51 @@ class Staging:
         self.rebuild_views = rebuild_views
         self.tables = [t for ds in project.datasources for t in (ds, ds + "_quarantine")]
         self.dirty = True  # the shadow may hold rows of a failed commit: clear before staging
+        self.created = False  # the shadow database is made by the first commit
+        self.reach: dict[str, list[str]] = {}  # data source -> the tables a commit into it can write
         # After a commit, the shadow is emptied on this thread while the writer parses the next batch.
         self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-staging")
+        # A commit's attaches to different tables run side by side (each table's own are one ALTER).
+        self._attachers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="tblocal-attach")
+        self._marks: Future | None = None  # the real tables' marks, read while the shadow is written
         self._clearing: Future | None = None
         self._begun = False  # the current commit wrote (or may have written) to the shadow
 
     # -- start-up
 
     def open(self) -> None:
-        """Finish or roll back what a crash left, then (re)create the shadow database."""
+        """Finish or roll back what a crash left, and drop the shadow database (made again by the first commit)."""
         self.recover()
+        self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
+        self.created, self.dirty = False, False
+        self.ensure_reserve()
+
+    def _create(self) -> None:
+        """The shadow database: a copy of each table (same engine and structure) and of each view."""
         self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
         self.engine.execute(f"CREATE DATABASE {quote_ident(self.shadow)} ENGINE = Atomic")
         for table in self.tables:
             self.engine.execute(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
+        feeds: dict[str, set[str]] = {}
         for name, view in self._shadow_views().items():
             self.engine.execute(f"CREATE MATERIALIZED VIEW {self._sh(name)} TO {self._sh(view['target'])} AS {view['sql']}")
-        self.dirty = False
-        self.ensure_reserve()
+            feeds.setdefault(view["source"], set()).add(view["target"])
+        self.reach = {}
+        for ds in self.project.datasources:  # the tables a commit into ds can write: it, its quarantine, views downstream
+            seen, todo = {ds, ds + "_quarantine"}, [ds]
+            while todo:
+                for target in feeds.get(todo.pop(), ()):
+                    if target not in seen:
+                        seen.add(target)
+                        todo.append(target)
+            self.reach[ds] = sorted(seen)
+        self.created, self.dirty = True, False
 
     def close(self) -> None:
         """Drop the shadow database unless a commit waits in it to be finished."""
         self._settle()
         self._cleaner.shutdown(wait=True)
+        self._attachers.shutdown(wait=True)
         if self.journal is None or not self.journal.exists():
             try:
                 self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
@@ -108,7 +130,7 @@ class Staging:
             sql, n = pattern.subn(lambda m: m.group(1) + self._sh(source), view["sql"], count=1)
             if not n:  # staging without it would publish rows its target never saw
                 raise RuntimeError(f"materialized view {name}: its source {source} is not in its SQL")
-            out[name] = {"target": view["target"], "sql": sql}
+            out[name] = {"target": view["target"], "sql": sql, "source": source}
         return out
 
     def _sh(self, table: str) -> str:
@@ -123,20 +145,37 @@ class Staging:
         """Where a commit writes table's rows: its shadow."""
         return self._sh(table)
 
-    def begin(self) -> None:
+    def begin(self, datasource: str | None = None) -> None:
         """Right before a commit writes to the shadow: it must be empty (raises the storage error when it
-        cannot be emptied)."""
+        cannot be emptied). The real tables' marks are read meanwhile: nothing else writes them until
+        this commit publishes."""
         self._settle()
-        if self.dirty:
+        if not self.created:
+            self._create()
+        elif self.dirty:
             self.clear()
         self.dirty = True  # until published and emptied, or aborted
         self._begun = True
+        self._marks = self._cleaner.submit(self._read_marks, self.reach.get(datasource) or self.tables)
+
+    def _read_marks(self, tables: list[str]) -> dict[str, int]:
+        """Each table's highest block number so far (0 without parts)."""
+        marks = {t: 0 for t in tables}
+        for row in self.engine.rows(
+            "SELECT table, max(max_block_number) AS mark FROM system.parts "
+            f"WHERE database = {quote_string(self.db)} AND table IN ({', '.join(map(quote_string, tables))}) GROUP BY table"
+        ):
+            marks[row["table"]] = int(row["mark"])
+        return marks
 
     def _settle(self) -> None:
         """Wait for the emptying of the last commit's shadow tables (it leaves dirty set when it failed)."""
         if self._clearing is not None:
             self._clearing.result()
             self._clearing = None
+        if self._marks is not None:
+            self._marks.exception()  # wait; a failed read is read again by publish
+            self._marks = None
 
     def _clear_quietly(self, tables: list[str]) -> None:
         try:
@@ -168,13 +207,15 @@ class Staging:
     def abort(self) -> None:
         """After a failed staging: drop what it wrote to the shadow (best effort; retried by begin())."""
         self._begun = False
+        if not self.created:
+            return
         try:
             self._settle()
             self.clear()
         except (EngineError, OSError) as e:
             log.warning("could not empty %s after a failed commit (retried before the next one): %s", self.shadow, e)
 
-    def publish(self, should_stop: Callable[[], bool] = lambda: True, retry_s: float = 1.0) -> None:
+    def publish(self, should_stop: Callable[[BaseException], bool] = lambda e: True, retry_s: float = 1.0, datasource: str | None = None) -> None:
         """Attach every staged partition to its real table, under the journal.
 
         Until the journal is written, a failure is an ordinary failed commit (raised; nothing is
@@ -183,15 +224,16 @@ class Staging:
         if not self._begun:  # the commit wrote nothing: never publish what another left in the shadow
             return
         self._begun = False
-        # One query: the shadow's partitions (with their part counts), and each touched real table's mark.
-        rows = self.engine.rows(
-            "SELECT database = {sh} AS staged, table, partition_id, countIf(active) AS parts, max(max_block_number) AS mark "
-            "FROM system.parts WHERE database = {sh} AND active OR database = {db} AND table IN "
-            "(SELECT table FROM system.parts WHERE database = {sh} AND active) "
-            "GROUP BY staged, table, partition_id ORDER BY table, partition_id".format(sh=quote_string(self.shadow), db=quote_string(self.db))
+        candidates = self.reach.get(datasource) or self.tables
+        marks_read, self._marks = self._marks, None
+        parts = self.engine.rows(
+            "SELECT table, partition_id, count() AS parts FROM system.parts "
+            f"WHERE database = {quote_string(self.shadow)} AND table IN ({', '.join(map(quote_string, candidates))}) AND active "
+            "GROUP BY table, partition_id ORDER BY table, partition_id"
         )
-        parts = [row for row in rows if int(row["staged"])]
         if not parts:
+            if marks_read is not None:
+                marks_read.exception()
             self.dirty = False
             return
         for row in parts:
@@ -200,10 +242,11 @@ class Staging:
                     f"OPTIMIZE TABLE {self._sh(row['table'])} PARTITION ID {quote_string(row['partition_id'])} FINAL"
                 )
         tables = sorted({row["table"] for row in parts})
-        marks = {t: 0 for t in tables}
-        for row in rows:
-            if not int(row["staged"]):
-                marks[row["table"]] = max(marks[row["table"]], int(row["mark"]))
+        try:
+            marks = marks_read.result() if marks_read is not None else self._read_marks(tables)
+        except (EngineError, OSError):
+            marks = self._read_marks(tables)
+        marks = {t: marks.get(t, 0) if t in marks else self._read_marks([t])[t] for t in tables}
         state = {"phase": "publish", "marks": marks, "partitions": [[row["table"], row["partition_id"]] for row in parts]}
         self._write_journal(state)  # raises on a full or read-only disk: nothing attached yet
         attempt = 0
@@ -215,18 +258,32 @@ class Staging:
                 attempt += 1
                 if attempt == 1:
                     log.warning("publishing a staged commit failed, retrying until it succeeds: %s", e)
-                if should_stop():
+                if should_stop(e):
                     raise PublishPending(str(e)) from None
                 time.sleep(retry_s)
         self._remove_journal()
         self._clearing = self._cleaner.submit(self._clear_quietly, tables)
 
     def _attach(self, state: dict, check: bool) -> None:
-        """Attach each journaled partition not attached yet (check: tell by block numbers; else none is)."""
+        """Attach each journaled partition not attached yet (check: tell by block numbers; else none is).
+        A table's partitions go in one ALTER; each of its commands is still one atomic attach."""
+        todo: dict[str, list[str]] = {}
         for table, partition in state["partitions"]:
             if check and self._attached(table, partition, int(state["marks"].get(table, 0))):
                 continue
-            self.engine.execute(f"ALTER TABLE {self._real(table)} ATTACH PARTITION ID {quote_string(partition)} FROM {self._sh(table)}")
+            todo.setdefault(table, []).append(partition)
+        statements = [
+            f"ALTER TABLE {self._real(table)} " + ", ".join(f"ATTACH PARTITION ID {quote_string(p)} FROM {self._sh(table)}" for p in partitions)
+            for table, partitions in todo.items()
+        ]
+        if len(statements) == 1:
+            self.engine.execute(statements[0])
+            return
+        futures = [self._attachers.submit(self.engine.execute, sql) for sql in statements]
+        errors = [f.exception() for f in futures]  # wait for all before raising, so a retry never races one
+        for e in errors:
+            if e is not None:
+                raise e
 
     def _attached(self, table: str, partition: str, mark: int) -> bool:
         """Whether the real table has a part of partition made after the journal's mark (only attaching makes one)."""
