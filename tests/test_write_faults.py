@@ -440,7 +440,7 @@ def test_urllib_gets_the_json_413_for_a_gzip_bomb(urllib_server):
 def test_urllib_gets_the_json_414_for_a_long_url(urllib_server, with_body):
     token = urllib_server.admin_token
     url = _events_url(urllib_server, "&pad=" + "a" * (70 * 1024))
-    data = (b'{"id": "l", "user": "u", "ts": "2024-03-01 10:00:00"}\n' * 20000) if with_body else None
+    data = (b'{"id": "l", "user": "u", "ts": "2024-03-01 10:00:00"}\n' * 200_000) if with_body else None  # ~11 MB
     req = urllib.request.Request(url, data=data, method="POST" if with_body else "GET", headers={"Authorization": f"Bearer {token}"})
     status, answer = _urlopen(req)
     assert status == 414 and set(answer) == {"error", "documentation"}, answer
