@@ -28,7 +28,6 @@ import platform
 import queue
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tblocal.launcher import ServerProcess  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
 PY = sys.executable
 NAIVE_SQL = ROOT / "scripts" / "bench_naive.sql"
@@ -282,32 +282,17 @@ def run_raw(path: Path, args, case_list: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- tblocal server
 
-class Server:
+class Server(ServerProcess):
+    """tblocal on this repo, with what the bench reads off it: raw HTTP requests, RSS, idleness."""
+
     def __init__(self, data_dir: Path, log: Path):
-        self.data_dir, self.log_path = data_dir, log
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        super().__init__(ROOT, data_dir, log_path=log)
 
     def start(self) -> "Server":
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.log = open(self.log_path, "wb")
-        env = {**os.environ, "TBLOCAL_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen([PY, "-m", "tblocal", "serve", "--project", str(ROOT), "--data-dir", str(self.data_dir),
-                                      "--port", str(self.port)], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: tblocal exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                status, body = self.request("GET", "/tokens")
-                if status == 200:
-                    self.token = json.loads(body)["admin_token"]
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("bench: tblocal did not start")
+        super().start(timeout=120)
+        self.token = self.admin_token
+        return self
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, conn=None):
         own = conn is None
@@ -343,15 +328,6 @@ class Server:
             idle = idle + 1 if cpu() - before < idle_cpu else 0
         return round(time.monotonic() - start, 1)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def server_ingest(server: Server, path: Path, args) -> dict:

@@ -13,14 +13,9 @@ Prints a counts summary (JSON on the last line); exits 1 on any failure.
 import argparse
 import collections
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import hypothesis
@@ -32,34 +27,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tblocal's launcher, from this venv (which has no tblocal installed)
+
+from tblocal.launcher import ServerProcess  # noqa: E402
+
 OK_KEYS = {"meta", "data", "rows", "statistics"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(python: str, data_dir: Path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(data_dir.parent / "fuzz-server.log", "ab")
-    proc = subprocess.Popen(
-        [python, "-m", "tblocal", "serve", "--project", str(ROOT / "tests" / "project"), "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TBLOCAL_LOG_LEVEL": "WARNING"},
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"fuzz: tblocal exited with {proc.returncode}")
-        try:
-            token = json.load(urllib.request.urlopen(url + "/tokens", timeout=1))["admin_token"]
-            return proc, url, token
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("fuzz: tblocal did not start")
 
 
 def seed_rows(url: str, token: str) -> None:
@@ -167,11 +139,13 @@ def main(argv=None) -> int:
     p.add_argument("--cases", type=int, default=2000)
     p.add_argument("--seed", type=int, default=20240601)
     args = p.parse_args(argv)
-    proc = None
+    server = None
     with tempfile.TemporaryDirectory(prefix="tblocal-fuzz-") as tmp:
         try:
             if args.start_server:
-                proc, url, token = start_server(args.start_server, Path(tmp) / "data")
+                server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data", python=args.start_server,
+                                       log_path=Path(tmp) / "fuzz-server.log").start(timeout=90)
+                url, token = server.url, server.admin_token
                 seed_rows(url, token)
             elif args.url and args.token:
                 url, token = args.url.rstrip("/"), args.token
@@ -183,13 +157,8 @@ def main(argv=None) -> int:
             health = requests.get(url + "/v0/health", timeout=10)
             summary["healthy_after"] = health.status_code == 200
         finally:
-            if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            if server is not None:
+                server.stop()
     for name, n in summary["operations"].items():
         print(f"{n:6d}  {name}")
     print(f"cases {summary['cases']}, statuses {summary['statuses']}, failures {summary['failures']}, {summary['seconds']} s")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import reference  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from tblocal.launcher import ServerProcess  # noqa: E402
 
 SEED_RANGE = {"start_date": "2023-01-01 00:00:00", "end_date": "2023-12-31 23:59:59"}
 EDGE_RANGE = {"start_date": "2024-01-03 13:45:07", "end_date": "2024-01-17 08:12:59"}

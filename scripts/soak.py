@@ -9,11 +9,7 @@ less than --max-rss-growth after the warm-up. Prints p50/p99 latency per kind an
 
 import argparse
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tblocal.launcher import ROOT, ServerProcess
 
 
 def rss_kb(pid: int) -> int:
@@ -30,12 +26,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -57,33 +47,13 @@ def main(argv=None) -> int:
     p.add_argument("--python", default=sys.executable, help="interpreter with tblocal installed")
     args = p.parse_args(argv)
 
-    tmp = tempfile.TemporaryDirectory(prefix="tblocal-soak-")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(Path(tmp.name) / "server.log", "wb")
-    proc = subprocess.Popen(
-        [args.python, "-m", "tblocal", "serve", "--project", str(ROOT / "tests" / "project"), "--data-dir", str(Path(tmp.name) / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TBLOCAL_LOG_LEVEL": "WARNING"},
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                token = requests.get(url + "/tokens", timeout=1).json()["admin_token"]
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("soak: tblocal did not start")
-                time.sleep(0.2)
-        return soak(args, url, token, proc.pid)
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryDirectory(prefix="tblocal-soak-") as tmp:
+        server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data", python=args.python,
+                               log_path=Path(tmp) / "server.log").start(timeout=90)
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        tmp.cleanup()
+            return soak(args, server.url, server.admin_token, server.proc.pid)
+        finally:
+            server.stop()
 
 
 def soak(args, url: str, token: str, pid: int) -> int:

@@ -13,10 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from server_process import ServerProcess  # noqa: E402
+from tblocal.launcher import ROOT, ServerProcess
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .datadir import DataDir
 from .errors import ApiError
 from .project import ProjectError
 from .settings import Settings
@@ -16,7 +17,7 @@ from .settings import Settings
 def _lock(data_dir: Path):
     """Hold the data dir for this process: chDB must not open it twice."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(data_dir / "tblocal.lock", "a+")
+    handle = open(DataDir(data_dir).lock, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -93,13 +94,14 @@ def tokens(args, settings: Settings) -> None:
     """Print every token with its scopes, as GET /v0/tokens answers."""
     from .project import load_project
     from .tokens import TokenStore
+    from .workspace import DEFAULT_DATABASE
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         project = load_project(settings.project)
     except ProjectError as e:
         raise SystemExit(f"tblocal: {e}") from None
-    store = TokenStore(settings.data_dir / "tokens-tb.json", project, settings.admin_token)
+    store = TokenStore(DataDir(settings.data_dir).tokens(DEFAULT_DATABASE), project, settings.admin_token)
     print(json.dumps({"tokens": [g.as_json() for g in store.grants]}, indent=2))
 
 

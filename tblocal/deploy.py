@@ -116,7 +116,7 @@ def apply(ws: Workspace, project_dir: Path, todo: Changes, recreate_changed: boo
 
 
 def _schema(ws: Workspace) -> Schema:
-    return Schema(ws.engine, Path(ws.settings.data_dir) / f"schema-{ws.database}.json")
+    return Schema(ws.engine, ws.paths.schema(ws.database))
 
 
 def _dropped(todo: Changes, recreate_changed: bool) -> set[str]:

@@ -8,7 +8,6 @@ good line still lands. Required columns and integer ranges are checked in SQL.
 
 import asyncio
 import contextlib
-import gzip
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import compaction
+from .datadir import DataDir
 from .engine import Engine, EngineError, quote_ident, quote_string, storage_fault
 from .errors import ApiError, BadRequest, InsufficientStorage, TooLarge, TooManyRequests, Unavailable
 from .project import DataSource, Project, json_key
@@ -193,7 +193,7 @@ class Writer:
         # Batches are spooled to a file for FROM INFILE. A killed process leaves its file behind, so the
         # spool lives in the data dir (next to chdb/) and this data source's leftovers are removed at start.
         engine_path = getattr(engine, "path", None)
-        self.spool = Path(engine_path).parent / "spool" if engine_path else Path(tempfile.gettempdir())
+        self.spool = DataDir(Path(engine_path).parent).spool if engine_path else Path(tempfile.gettempdir())
         self.spool.mkdir(parents=True, exist_ok=True)
         if engine_path:
             for leftover in self.spool.glob(f"{ds.name}-*.buf"):
@@ -480,7 +480,7 @@ class Ingestor:
         self.engine, self.database, self.compact_after_s = engine, database, compact_after_s
         engine_path = getattr(engine, "path", None)
         self.data_dir = Path(engine_path).parent if engine_path else None
-        reserve = self.data_dir / "disk-reserve" if self.data_dir else None
+        reserve = DataDir(self.data_dir).reserve if self.data_dir else None
         self.staging = Staging(engine, project, database, journal, reserve, reserve_bytes, rebuild_views)
         self.staging.open()
         self.writers = {name: Writer(engine, database, ds, self.staging.shadow) for name, ds in project.datasources.items()}

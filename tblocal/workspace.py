@@ -7,8 +7,9 @@ from pathlib import Path
 
 from . import sandbox
 from .ddl import Schema, desired_state
+from .datadir import DataDir
 from .engine import Engine, EngineError, quote_ident, quote_string
-from .errors import ApiError, BadRequest, Forbidden, NotFound, TooManyRequests
+from .errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from .formats import output_settings
 from .ingest import Ingestor, Request
 from .pipes import RESERVED_PARAMS, Renderer
@@ -23,19 +24,22 @@ class Answer:
     content_type: str
 
 
+DEFAULT_DATABASE = "tb"  # the default workspace's database (this repo's datafiles)
+
+
 class Workspace:
     """Everything a request needs: the project, the engine, tokens and the ingestor."""
 
-    def __init__(self, settings: Settings, project: Project | None = None, database: str = "tb", rebuild_views: bool = False):
+    def __init__(self, settings: Settings, project: Project | None = None, database: str = DEFAULT_DATABASE, rebuild_views: bool = False):
         self.settings = settings
         self.project = project or load_project(settings.project)
         self.database = database
-        data_dir = Path(settings.data_dir)
-        self.engine = Engine.open(data_dir / "chdb")
+        self.paths = DataDir(Path(settings.data_dir))
+        self.engine = Engine.open(self.paths.chdb)
         self.renderer = Renderer(self.project, database)
-        Schema(self.engine, data_dir / f"schema-{database}.json").apply(self.project, self.renderer, rebuild_views)
+        Schema(self.engine, self.paths.schema(database)).apply(self.project, self.renderer, rebuild_views)
         # TB_TOKEN is the default workspace's admin token; every other workspace makes its own.
-        self.tokens = TokenStore(data_dir / f"tokens-{database}.json", self.project, settings.admin_token if database == "tb" else "")
+        self.tokens = TokenStore(self.paths.tokens(database), self.project, settings.admin_token if database == DEFAULT_DATABASE else "")
         self.ingestor = self.new_ingestor()  # finishes a commit a crash interrupted (its journal), see staging.py
         self.in_flight = 0
         self._sql_cache: dict[tuple, str] = {}
@@ -45,19 +49,14 @@ class Workspace:
         """A writer for this workspace's data sources (not started)."""
         s = self.settings
         return Ingestor(self.engine, self.project, self.database, s.ingest_queue_bytes, compact_after_s=s.compact_after_s,
-                        journal=Path(s.data_dir) / f"committing-{self.database}", rebuild_views=self._rebuild_views,
+                        journal=self.paths.journal(self.database), rebuild_views=self._rebuild_views,
                         reserve_bytes=s.disk_reserve_bytes, retry_s=s.ingest_retry_s)
-
-    def files(self) -> list[Path]:
-        """The files under the data dir that belong to this workspace's database."""
-        data_dir = Path(self.settings.data_dir)
-        return [data_dir / f"{kind}-{self.database}{ext}" for kind, ext in (("schema", ".json"), ("tokens", ".json"), ("committing", ""))]
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
         for db in (self.database, self.ingestor.staging.shadow):
             self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
-        for path in self.files():
+        for path in self.paths.database_files(self.database):
             path.unlink(missing_ok=True)
 
     def _rebuild_views(self) -> None:

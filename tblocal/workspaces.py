@@ -1,7 +1,6 @@
 """Every workspace of the server: the default one (this repo's datafiles) plus build and test ones made by `tb`.
 
-Each workspace is its own chDB database with its own tokens and data. The list is kept in
-<data dir>/workspaces.json; the datafiles of a non-default workspace in <data dir>/workspaces/<id>/.
+Each workspace is its own chDB database with its own tokens and data; where each is kept: datadir.py.
 """
 
 import asyncio
@@ -16,12 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import deploy
+from .datadir import DataDir
 from .deployments import Deployments
 from .errors import BadRequest, Forbidden, NotFound
 from .project import load_project
 from .settings import Settings
 from .tokens import Grant
-from .workspace import Workspace
+from .workspace import DEFAULT_DATABASE, Workspace
 
 DEFAULT_NAME = "Tinybird_Local_Testing"  # what Tinybird Local calls the workspace /tokens opens
 WORKSPACE_DOCS = "https://www.tinybird.co/docs/forward/get-started/local"
@@ -45,20 +45,20 @@ class Workspaces:
 
     def __init__(self, settings: Settings, rebuild_views: bool = False):
         self.settings = settings
-        self.data_dir = Path(settings.data_dir)
-        self.path = self.data_dir / "workspaces.json"
+        self.paths = DataDir(Path(settings.data_dir))
+        self.path = self.paths.registry
         saved = json.loads(self.path.read_text()) if self.path.exists() else {}
         self.user_token = saved.get("user_token") or "p." + secrets.token_urlsafe(32)
         self.organization_id = saved.get("organization_id") or str(uuid.uuid4())
         records = [Record(**r) for r in saved.get("workspaces", [])]
-        if not records or records[0].database != "tb":
-            records.insert(0, Record(str(uuid.uuid4()), DEFAULT_NAME, "tb", now()))
+        if not records or records[0].database != DEFAULT_DATABASE:
+            records.insert(0, Record(str(uuid.uuid4()), DEFAULT_NAME, DEFAULT_DATABASE, now()))
         self.records = {r.id: r for r in records}
         self.live: dict[str, Workspace] = {}
         self.deployments: dict[str, Deployments] = {}
         self.jobs: dict[str, dict] = {}  # finished append jobs, by id (GET /v0/jobs/<id>)
         for r in records:
-            ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == "tb" else self._open(r)
+            ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == DEFAULT_DATABASE else self._open(r)
             self.live[r.id], self.deployments[r.id] = ws, self._deployments(r, ws)
         self._save()
 
@@ -69,11 +69,11 @@ class Workspaces:
 
     def project_dir(self, record: Record) -> Path:
         """Where a non-default workspace keeps its datafiles."""
-        return self.data_dir / "workspaces" / record.id
+        return self.paths.project(record.id)
 
     def _deployments(self, record: Record, ws: Workspace) -> Deployments:
         """The deployments of a workspace, its datafiles at start being the live (seed) one."""
-        return Deployments(self.data_dir / "workspaces" / f"{record.id}.deployments", ws.project)
+        return Deployments(self.paths.deployments(record.id), ws.project)
 
     def _open(self, record: Record) -> Workspace:
         folder = self.project_dir(record)
@@ -146,7 +146,7 @@ class Workspaces:
     async def delete(self, id_or_name: str) -> Record:
         """Drop a workspace, its tables, tokens and datafiles for good."""
         record = self.find(id_or_name)
-        if record.database == "tb":
+        if record.database == DEFAULT_DATABASE:
             raise BadRequest("The default workspace cannot be deleted", WORKSPACE_DOCS)
         ws = self.live.pop(record.id)
         del self.records[record.id]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from server_process import ROOT, ServerProcess
 from tblocal.engine import Engine
+from tblocal.launcher import ROOT, ServerProcess
 from tblocal.server import create_app
 from tblocal.settings import Settings
 from tblocal.workspaces import Workspaces

@@ -8,7 +8,7 @@ import zlib
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 PROJECT = ROOT / "tests" / "project"
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from helpers import TEST_PROJECT, Client, click, ndjson
-from server_process import ServerProcess
+from tblocal.launcher import ServerProcess
 
 pytestmark = pytest.mark.e2e
 EVENTS_DOCS = "https://www.tinybird.co/docs/api-reference/events-api"

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from helpers import TEST_PROJECT, Client, click, copy_project, ndjson
-from server_process import ServerProcess
+from tblocal.launcher import ServerProcess
 
 pytestmark = pytest.mark.e2e
 

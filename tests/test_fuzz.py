@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from server_process import ROOT
+from tblocal.launcher import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CASES, SEED = 150, 20240601

@@ -5,7 +5,7 @@ import requests
 
 import reference
 from regression_params import ERROR_CASES, PIPES, param_sets
-from server_process import ROOT
+from tblocal.launcher import ROOT
 
 pytestmark = pytest.mark.readonly
 CASES = [(pipe, params) for pipe in PIPES for params in param_sets(pipe)]

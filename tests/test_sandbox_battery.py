@@ -9,7 +9,7 @@ import pytest
 import requests
 from tinybird.ch_utils.constants import ENABLED_TABLE_FUNCTIONS
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 CANARY = "CANARY-7f3a1c-do-not-leak"

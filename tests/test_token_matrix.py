@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 

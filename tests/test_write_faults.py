@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server_process import ROOT, ServerProcess
+from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.e2e]
 

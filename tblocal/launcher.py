@@ -1,4 +1,4 @@
-"""A real tblocal server in a subprocess on 127.0.0.1, for end-to-end tests."""
+"""A real tblocal server in a subprocess on 127.0.0.1: the one launcher of tests, scripts, bench, fuzz and soak."""
 
 import os
 import signal
@@ -23,12 +23,13 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m tblocal serve` on a free loopback port; always stopped by stop() or kill()."""
 
-    def __init__(self, project: Path, data_dir: Path, load_fixtures: Path | None = None, env: dict | None = None, extra_args=()):
-        self.project, self.data_dir = Path(project), Path(data_dir)
+    def __init__(self, project: Path, data_dir: Path, load_fixtures: Path | None = None, env: dict | None = None, extra_args=(),
+                 python: str = sys.executable, log_path: Path | None = None):
+        self.project, self.data_dir, self.python = Path(project), Path(data_dir), python
         self.load_fixtures, self.extra_env, self.extra_args = load_fixtures, env or {}, list(extra_args)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        self.log_path = log_path or self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     @property
     def url(self) -> str:
@@ -37,7 +38,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> "ServerProcess":
         """Start the server and wait until /v0/health answers."""
-        args = [sys.executable, "-m", "tblocal", "serve", "--project", str(self.project), "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        args = [self.python, "-m", "tblocal", "serve", "--project", str(self.project), "--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.load_fixtures:
             args += ["--load-fixtures", str(self.load_fixtures)]
         env = {**os.environ, "TBLOCAL_LOG_LEVEL": "WARNING", **self.extra_env}
