@@ -136,25 +136,20 @@
     if (p.cfg.pipe === "recommendation_performance") rememberAlgorithms(rows);
   }
 
+  // A panel with nothing to show yet: no rows, no curl, no links, and why.
+  function idle(p, message) {
+    clearResults(p);
+    p.curl.textContent = "";
+    p.json.removeAttribute("href");
+    p.csv.removeAttribute("href");
+    setPanel(p, "idle", message);
+  }
+
   function load(p) {
     if (p.controller) p.controller.abort();
     var seq = ++p.seq;
-    if (!state.token) {
-      clearResults(p);
-      p.curl.textContent = "";
-      p.json.removeAttribute("href");
-      p.csv.removeAttribute("href");
-      setPanel(p, "idle", "Waiting for a read token.");
-      return;
-    }
-    if (p.cfg.user && !state.user) {
-      clearResults(p);
-      p.curl.textContent = "";
-      p.json.removeAttribute("href");
-      p.csv.removeAttribute("href");
-      setPanel(p, "idle", "Look up a user above.");
-      return;
-    }
+    if (!state.token) return idle(p, "Waiting for a read token.");
+    if (p.cfg.user && !state.user) return idle(p, "Look up a user above.");
     var params = paramsFor(p);
     var call = Dash.buildCall(state.host, state.token, p.cfg.pipe, params);
     p.curl.textContent = call.curl;

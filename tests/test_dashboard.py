@@ -210,6 +210,13 @@ def check_duration_chart(page: Page, rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- tests
 
+def apply_dates(page, dates: tuple[str, str]) -> None:
+    """Type a date range into the shared filters and apply it."""
+    page.tab.fill("#filters [name=start_date]", dates[0])
+    page.tab.fill("#filters [name=end_date]", dates[1])
+    page.tab.click("#filters button[type=submit]")
+
+
 def test_panels_equal_the_endpoints_json(page, tokens):
     """Default view: each panel's table, chart, curl and links match the endpoint's JSON for the same call."""
     admin, read = tokens
@@ -338,9 +345,7 @@ def test_empty_range_says_no_events(page, tokens):
     page.open(f"token={read}")
     page.wait("content_engagement", params())
     dates = ("2030-01-01 00:00:00", "2030-01-31 23:59:59")
-    page.tab.fill("#filters [name=start_date]", dates[0])
-    page.tab.fill("#filters [name=end_date]", dates[1])
-    page.tab.click("#filters button[type=submit]")
+    apply_dates(page, dates)
     for pipe, query in (("recommendation_performance", params(dates=dates, limit=50)), ("content_engagement", params(dates=dates)), ("session_analysis", params(dates=dates))):
         page.wait(pipe, query, state="empty")
         assert endpoint(page.server, read, pipe, query) == []
@@ -353,9 +358,7 @@ def test_bad_parameter_shows_the_endpoints_message(page, tokens):
     page.open(f"token={read}")
     page.wait("content_engagement", params())
     dates = ("2024-01-20 00:00:00", "2024-01-10 00:00:00")
-    page.tab.fill("#filters [name=start_date]", dates[0])
-    page.tab.fill("#filters [name=end_date]", dates[1])
-    page.tab.click("#filters button[type=submit]")
+    apply_dates(page, dates)
     page.wait("content_engagement", params(dates=dates), state="error")
     res = requests.get(url(page.server, "content_engagement", params(dates=dates)), headers={"Authorization": f"Bearer {read}"}, timeout=60)
     assert res.status_code == 400
@@ -453,9 +456,7 @@ def test_markup_in_the_data_renders_as_text(page, server, tokens):
 
     page.open(f"token={read}")
     page.wait("session_analysis", params())
-    page.tab.fill("#filters [name=start_date]", XSS_DAY[0])
-    page.tab.fill("#filters [name=end_date]", XSS_DAY[1])
-    page.tab.click("#filters button[type=submit]")
+    apply_dates(page, XSS_DAY)
     page.tab.fill("#user-id", XSS["user_id"])
     page.tab.click("#user-form button[type=submit]")
     queries = {
