@@ -195,8 +195,9 @@ class Writer:
         engine_path = getattr(engine, "path", None)
         self.spool = DataDir(Path(engine_path).parent).spool if engine_path else Path(tempfile.gettempdir())
         self.spool.mkdir(parents=True, exist_ok=True)
+        self.spool_prefix = f"{database}.{ds.name}-"  # every workspace shares the spool: clean only this one's
         if engine_path:
-            for leftover in self.spool.glob(f"{ds.name}-*.buf"):
+            for leftover in self.spool.glob(f"{self.spool_prefix}*.buf"):
                 leftover.unlink(missing_ok=True)
         defs = ", ".join(f"{quote_ident(c.key)} {c.stage_type}" for c in self.cols)
         for table, extra in ((self.parse_table, f", {LINE_KEY} Nullable(UInt32)"), (self.stage_table, ", __tag UInt32")):
@@ -217,7 +218,7 @@ class Writer:
         except UnicodeDecodeError:
             raise EngineError(0, "invalid UTF-8") from None
         # FROM INFILE: chDB parses a file about twice as fast as the same bytes inlined in the query text.
-        fd, path = tempfile.mkstemp(prefix=f"{self.ds.name}-", suffix=".buf", dir=self.spool)
+        fd, path = tempfile.mkstemp(prefix=self.spool_prefix, suffix=".buf", dir=self.spool)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

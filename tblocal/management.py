@@ -1,5 +1,7 @@
 """Tinybird Local's management API, as the Forward CLI calls it: bootstrap, workspaces, build, deployments."""
 
+import ipaddress
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -9,8 +11,15 @@ from .http import access, json_response, token_of
 from .workspace import Workspace
 from .workspaces import Record, Workspaces
 
-DATAFILE_PARTS = ("data_project://",)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+DATAFILE_PART = "data_project://"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
 
 
 def _registry(request: Request) -> Workspaces:
@@ -31,7 +40,7 @@ def _workspace_json(record: Record, ws: Workspace) -> dict:
 
 async def local_tokens(request: Request) -> Response:
     """Tinybird Local's bootstrap, on loopback only: the user token and the default workspace's admin token."""
-    if (request.client.host if request.client else "") not in LOOPBACK:
+    if not _loopback(request.client.host if request.client else ""):
         raise Forbidden("/tokens is only served to loopback clients")
     registry = _registry(request)
     admin = registry.default.tokens.admin.token
@@ -69,7 +78,7 @@ async def _datafiles(request: Request) -> dict[str, bytes]:
     form = await request.form(max_files=10_000, max_fields=10_000)
     files = {}
     for name, part in form.multi_items():
-        if name in DATAFILE_PARTS and hasattr(part, "read"):
+        if name == DATAFILE_PART and hasattr(part, "read"):
             files[part.filename or ""] = await part.read()
     await form.close()
     return files
@@ -100,14 +109,14 @@ async def create_deployment(request: Request) -> Response:
 async def list_deployments(request: Request) -> Response:
     """The workspace's deployments, oldest first."""
     ws = _admin(request)
-    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    deployments = _registry(request).deployments_of(ws)
     return json_response({"deployments": deployments.listed(_flag(request, "include_deleted"))})
 
 
 async def get_deployment(request: Request) -> Response:
     """One deployment (deleted ones too)."""
     ws = _admin(request)
-    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    deployments = _registry(request).deployments_of(ws)
     return json_response({"deployment": deployments.get(request.path_params["id"])})
 
 
@@ -115,14 +124,14 @@ async def promote_deployment(request: Request) -> Response:
     """tb deployment promote: the staged deployment goes live."""
     ws = _admin(request)
     registry = _registry(request)
-    item = registry.deployments[registry.record(ws).id].get(request.path_params["id"])
+    item = registry.deployments_of(ws).get(request.path_params["id"])
     return json_response({"deployment": await registry.promote(ws, item)})
 
 
 async def discard_deployment(request: Request) -> Response:
     """tb deployment discard: delete a staged deployment."""
     ws = _admin(request)
-    deployments = _registry(request).deployments[_registry(request).record(ws).id]
+    deployments = _registry(request).deployments_of(ws)
     item = deployments.get(request.path_params["id"])
     async with deployments.lock:
         deployments.discard(item)

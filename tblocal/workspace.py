@@ -54,7 +54,7 @@ class Workspace:
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
-        for db in (self.database, self.ingestor.staging.shadow):
+        for db in (self.database, self.ingestor.staging.shadow, f"{self.database}__internal"):
             self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
         for path in self.paths.database_files(self.database):
             path.unlink(missing_ok=True)

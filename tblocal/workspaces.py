@@ -17,8 +17,9 @@ from pathlib import Path
 from . import deploy
 from .datadir import DataDir
 from .deployments import Deployments
-from .errors import BadRequest, Forbidden, NotFound
-from .project import load_project
+from .engine import EngineError
+from .errors import ApiError, BadRequest, Forbidden, NotFound
+from .project import ProjectError, load_project
 from .settings import Settings
 from .tokens import Grant
 from .workspace import DEFAULT_DATABASE, Workspace
@@ -92,8 +93,15 @@ class Workspaces:
     # -- lookups
 
     def record(self, ws: Workspace) -> Record:
-        """The registry entry of a live workspace."""
-        return next(self.records[i] for i, w in self.live.items() if w is ws)
+        """The registry entry of a live workspace; 404 when it was deleted or replaced meanwhile."""
+        wid = next((i for i, w in self.live.items() if w is ws), None)
+        if wid is None:
+            raise NotFound("The workspace was deleted or rebuilt meanwhile; send the request again", WORKSPACE_DOCS)
+        return self.records[wid]
+
+    def deployments_of(self, ws: Workspace) -> Deployments:
+        """The deployments of a live workspace."""
+        return self.deployments[self.record(ws).id]
 
     def find(self, id_or_name: str) -> Record:
         """A workspace by id or name, else 404."""
@@ -137,24 +145,31 @@ class Workspaces:
             raise BadRequest(f"A workspace called '{name}' already exists", WORKSPACE_DOCS)
         wid = str(uuid.uuid4())
         record = Record(wid, name, "w_" + wid.replace("-", "")[:20], now())
-        ws = self._open(record)
-        await ws.ingestor.start()
-        self.records[wid], self.live[wid], self.deployments[wid] = record, ws, self._deployments(record, ws)
+        self.records[wid] = record  # taken before the await below: a second create of this name is refused
+        try:
+            ws = await asyncio.to_thread(self._open, record)
+            await ws.ingestor.start()
+        except BaseException:
+            del self.records[wid]
+            raise
+        self.live[wid], self.deployments[wid] = ws, self._deployments(record, ws)
         self._save()
         return ws
 
     async def delete(self, id_or_name: str) -> Record:
-        """Drop a workspace, its tables, tokens and datafiles for good."""
+        """Drop a workspace, its tables, tokens and datafiles for good (after any build or deployment under way)."""
         record = self.find(id_or_name)
         if record.database == DEFAULT_DATABASE:
             raise BadRequest("The default workspace cannot be deleted", WORKSPACE_DOCS)
-        ws = self.live.pop(record.id)
-        del self.records[record.id]
-        self._save()
-        await ws.ingestor.close()
-        ws.drop()
-        shutil.rmtree(self.project_dir(record), ignore_errors=True)
-        shutil.rmtree(self.deployments.pop(record.id).folder, ignore_errors=True)
+        deployments = self.deployments[record.id]
+        async with deployments.lock:
+            ws = self.live.pop(record.id)
+            del self.records[record.id], self.deployments[record.id]
+            self._save()
+            await ws.ingestor.close()
+            await asyncio.to_thread(ws.drop)
+            shutil.rmtree(self.project_dir(record), ignore_errors=True)
+            shutil.rmtree(deployments.folder, ignore_errors=True)
         return record
 
     async def submit(self, ws: Workspace, files: dict[str, bytes], *, build: bool = False, check: bool = False,
@@ -162,50 +177,71 @@ class Workspaces:
         """Stage, check and (unless check) record the datafiles; a build or an auto-promoted deployment goes live
         at once. Returns Tinybird's result ("success", "no_changes", "failed") and the deployment."""
         record = self.record(ws)
+        if record.database == DEFAULT_DATABASE:
+            raise BadRequest("The default workspace serves the datafiles tblocal was started with (--project): build and "
+                             "deploy into a workspace of their own, as `tb --local` does from a project folder", WORKSPACE_DOCS)
         deployments = self.deployments[record.id]
         async with deployments.lock:
-            staging = deployments.staging(deployments.next_id())
+            ws = self._live(record)
+            staging, recorded = deployments.staging(deployments.next_id()), False
             try:
-                new, todo = await asyncio.to_thread(self._check, ws, files, staging, build, destructive)
+                new, todo = await asyncio.to_thread(self._check, ws, files, staging, build, destructive or build)
+                if not build:  # compared with the live deployment; where that matches but a build left others, with those
+                    vs_live = deploy.changes(deployments.project, new)
+                    todo = vs_live if vs_live.any else todo
+                if check or build or not todo.any:
+                    if build and todo.any:
+                        await self._go_live(record, staging, build=True)
+                    return ("success" if todo.any else "no_changes"), deployments.describe(todo)
+                item, recorded = deployments.add(todo, new), True
             except deploy.DeployError as e:
-                shutil.rmtree(staging, ignore_errors=True)
                 return "failed", {**deployments.describe(deploy.Changes()), "status": "failed", "errors": e.errors}
-            if not build:  # a deployment is compared with the live deployment, whatever a build did since
-                todo = deploy.changes(deployments.project, new)
-            if check or build or not todo.any:
-                if build and todo.any:
-                    await self._go_live(ws, staging, build=True)
-                shutil.rmtree(staging, ignore_errors=True)
-                return ("success" if todo.any else "no_changes"), deployments.describe(todo)
-            item = deployments.add(todo, new)
+            finally:
+                if not recorded:
+                    shutil.rmtree(staging, ignore_errors=True)
             if auto:
-                await self.promote(ws, item, locked=True)
+                await self.promote(self._live(record), item, locked=True)
             return "success", item
+
+    def _live(self, record: Record) -> Workspace:
+        """The workspace serving record now (a build or deployment may have replaced it); 404 once deleted."""
+        if record.id not in self.live:
+            raise NotFound(f"Workspace '{record.name}' was deleted", WORKSPACE_DOCS)
+        return self.live[record.id]
 
     def _check(self, ws: Workspace, files: dict[str, bytes], staging: Path, build: bool, destructive: bool):
         """The staged project and what it changes in ws's tables; DeployError when it cannot be applied."""
-        new = deploy.stage(files, staging)
-        todo = deploy.changes(ws.project, new)
-        if todo.any:
-            deploy.check(ws, new, todo, recreate_changed=build, destructive=destructive)
+        if not files:
+            raise deploy.DeployError([{"filename": "", "error": "No datafiles were sent (multipart parts named data_project://)"}])
+        try:
+            new = deploy.stage(files, staging)
+            todo = deploy.changes(ws.project, new)
+            if todo.any:
+                deploy.check(ws, new, todo, recreate_changed=build, destructive=destructive)
+        except (ApiError, EngineError, ProjectError, OSError, ValueError) as e:  # anything the sent files provoke
+            raise deploy.DeployError([{"filename": "", "error": getattr(e, "message", None) or str(e)}]) from None
         return new, todo
 
     async def promote(self, ws: Workspace, item: dict, locked: bool = False) -> dict:
         """Make a staged deployment live: the workspace's tables change now (the previous live one is deleted)."""
-        deployments = self.deployments[self.record(ws).id]
+        record = self.record(ws)
+        deployments = self.deployments_of(ws)
         if item["live"]:
             return item
         if item["status"] != "data_ready":
             raise BadRequest(f"Deployment {item['id']} is {item['status']}; only a staged deployment can be promoted")
         if not locked:
             async with deployments.lock:
-                return await self.promote(ws, item, locked=True)
-        await self._go_live(ws, deployments.staging(item["id"]), build=False)
+                return await self.promote(self._live(record), item, locked=True)
+        try:
+            await self._go_live(record, deployments.staging(item["id"]), build=False)
+        except deploy.DeployError as e:  # the workspace changed since it was staged
+            raise BadRequest(f"Deployment {item['id']} cannot go live: " + "; ".join(x["error"] for x in e.errors)) from None
         deployments.went_live(item)
         return item
 
-    async def _go_live(self, ws: Workspace, staging: Path, build: bool) -> None:
-        folder = self.project_dir(self.record(ws))
+    async def _go_live(self, record: Record, staging: Path, build: bool) -> None:
+        ws, folder = self._live(record), self.project_dir(record)
 
         def switch() -> Workspace:
             new = load_project(staging)

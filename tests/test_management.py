@@ -5,6 +5,7 @@ import re
 import pytest
 
 from helpers import TEST_PROJECT
+from tblocal.management import _loopback
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CHANGES = ["new_datasource_names", "changed_datasource_names", "deleted_datasource_names",
@@ -158,3 +159,48 @@ def test_deleting_a_data_source_needs_consent(local, workspace):
     assert ok.json()["deployment"]["deleted_datasource_names"] == ["clicks_daily_mv"]
     r = local.get("/v0/sql", params={"q": "SELECT 1 FROM clicks_daily_mv", "token": workspace["token"]})
     assert r.status_code == 404
+
+
+def test_a_build_removes_a_data_source_whose_datafile_is_gone(local, workspace):
+    local.post("/v1/build", files=datafiles(), headers=bearer(workspace))
+    without = datafiles(**{"datasources/clicks_daily_mv.datasource": None, "pipes/clicks_daily.pipe": None})
+    build = local.post("/v1/build", files=without, headers=bearer(workspace)).json()
+    assert build["result"] == "success", build
+    assert (build["build"]["deleted_datasource_names"], build["build"]["deleted_pipe_names"]) == (["clicks_daily_mv"], ["clicks_daily"])
+
+
+def test_build_and_deploy_leave_the_default_workspace_alone(local, tokens):
+    for route in ("/v1/build", "/v1/deploy"):
+        r = local.post(route, files=datafiles(), headers={"Authorization": f"Bearer {tokens['admin_token']}"})
+        assert r.status_code == 400 and r.json()["error"].startswith("The default workspace serves the datafiles tblocal was started with")
+
+
+def test_odd_file_names_and_empty_bodies_are_a_failed_build(local, workspace):
+    odd = datafiles() + [("data_project://", ("pipes/" + "x" * 300 + ".pipe", b"NODE a\nSQL >\n    SELECT 1\n", "text/plain"))]
+    body = local.post("/v1/build", files=odd, headers=bearer(workspace)).json()
+    assert body["result"] == "failed" and "File name too long" in body["errors"][0]["error"]
+    nothing = [("context://", ("cli-version", b"1.0.0", "text/plain"))]
+    body = local.post("/v1/build", files=nothing, headers=bearer(workspace)).json()
+    assert body == {"result": "failed", "errors": [{"filename": "", "error": "No datafiles were sent (multipart parts named data_project://)"}]}
+    assert local.get("/v0/pipes", params={"token": workspace["token"]}).json() == {"pipes": []}
+
+
+def test_deleting_a_workspace_leaves_no_database_or_file(local, tokens, engine):
+    user = {"token": tokens["user_token"]}
+    made = local.post("/v1/workspaces", params={"name": "leaves_nothing", **user}).json()
+    local.post("/v1/build", files=datafiles(), headers=bearer(made))
+    r = local.post("/v0/events", params={"name": "clicks", "wait": "true", "token": made["token"]}, content=b'{"id":"1","user":"u","ts":"2024-01-01 00:00:00"}\n')
+    assert r.status_code == 200, r.text
+    database = next(row["database"] for row in engine.rows("SELECT database FROM system.tables WHERE name = 'clicks_daily_mv'")
+                    if row["database"].startswith("w_") and engine.scalar(f"SELECT count() FROM `{row['database']}`.clicks") == 1)
+    local.delete(f"/v1/workspaces/{made['id']}", params=user)
+    left = engine.rows(f"SELECT name FROM system.databases WHERE name LIKE '{database}%'")
+    assert left == []
+    data_dir = engine.path.parent
+    assert not [p.name for p in data_dir.rglob("*") if database in p.name or made["id"] in p.name]
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("::1", True), ("::ffff:127.0.0.1", True),
+                                                ("127.0.0.2", True), ("10.1.2.3", False), ("testclient", False)])
+def test_loopback_clients(host, loopback):
+    assert _loopback(host) is loopback
