@@ -2,7 +2,9 @@
 
     <data dir>/
       tblocal.lock                  held by the serving process (chDB opens a dir once)
-      chdb/                         the chDB databases: one per workspace, plus its <db>__shadow
+      chdb/                         the chDB databases: one per workspace (`tb`, `w_<id>`), with its <db>__shadow
+                                    (commits being staged), <db>__internal (parse buffers, in memory) and, during a
+                                    build or deployment, <db>__check (a scratch copy of the new tables)
       spool/                        batches being parsed (FROM INFILE); a killed process's leftovers go at start
       disk-reserve                  bytes given up on a full disk so a failed commit can be undone
       workspaces.json               the workspaces, the user token, the organization id
@@ -10,11 +12,22 @@
       tokens-<db>.json              each workspace's token values
       committing-<db>               the journal of a commit being published
       workspaces/<id>/              a non-default workspace's datafiles
-      workspaces/<id>.deployments/  its staged deployments' datafiles
+      workspaces/<id>.deployments/  datafiles of its builds and deployments being checked, and of staged ones
 """
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def write_private_json(path: Path, data) -> None:
+    """Replace path with data as JSON, atomically, readable by the owner only (it holds tokens)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    tmp.replace(path)
 
 
 @dataclass(frozen=True)

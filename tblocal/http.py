@@ -31,7 +31,7 @@ def access(request: Request) -> tuple[Workspace, Grant]:
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The body, gunzipped when so encoded; 413 past limit bytes (default: the max_body_bytes setting)."""
-    limit = limit or request.app.state.workspace.settings.max_body_bytes
+    limit = limit or request.app.state.workspaces.settings.max_body_bytes
     too_large = ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:

@@ -149,7 +149,6 @@ def create_app(workspaces: Workspaces) -> Starlette:
         lifespan=lifespan,
     )
     app.state.workspaces = workspaces
-    app.state.workspace = workspaces.default  # settings and limits are the server's, read through the default
     app.add_middleware(RequestLog)
     app.add_middleware(dashboard.Cors)
     return app

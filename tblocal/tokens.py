@@ -2,11 +2,11 @@
 
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from .datadir import write_private_json
 from .project import Project
 
 ADMIN = "ADMIN"
@@ -61,14 +61,7 @@ class TokenStore:
         self.grants = [Grant("admin token", admin, (ADMIN,))]
         self.grants += [Grant(name, values[name], tuple(s)) for name, s in scopes.items()]
         if values != saved.get("values"):
-            self._save(values)
-
-    def _save(self, values: dict) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"values": values}, f, indent=1)
-        tmp.replace(self.path)
+            write_private_json(self.path, {"values": values})
 
     @property
     def admin(self) -> Grant:

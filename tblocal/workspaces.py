@@ -6,7 +6,6 @@ Each workspace is its own chDB database with its own tokens and data; where each
 import asyncio
 import hmac
 import json
-import os
 import secrets
 import shutil
 import uuid
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import deploy
-from .datadir import DataDir
+from .datadir import DataDir, write_private_json
 from .deployments import Deployments
 from .engine import EngineError
 from .errors import ApiError, BadRequest, Forbidden, NotFound
@@ -47,8 +46,7 @@ class Workspaces:
     def __init__(self, settings: Settings, rebuild_views: bool = False):
         self.settings = settings
         self.paths = DataDir(Path(settings.data_dir))
-        self.path = self.paths.registry
-        saved = json.loads(self.path.read_text()) if self.path.exists() else {}
+        saved = json.loads(self.paths.registry.read_text()) if self.paths.registry.exists() else {}
         self.user_token = saved.get("user_token") or "p." + secrets.token_urlsafe(32)
         self.organization_id = saved.get("organization_id") or str(uuid.uuid4())
         records = [Record(**r) for r in saved.get("workspaces", [])]
@@ -82,13 +80,8 @@ class Workspaces:
         return Workspace(self.settings, project=load_project(folder), database=record.database)
 
     def _save(self) -> None:
-        body = {"user_token": self.user_token, "organization_id": self.organization_id,
-                "workspaces": [asdict(r) for r in self.records.values()]}
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(body, f, indent=1)
-        tmp.replace(self.path)
+        write_private_json(self.paths.registry, {"user_token": self.user_token, "organization_id": self.organization_id,
+                                                 "workspaces": [asdict(r) for r in self.records.values()]})
 
     # -- lookups
 
