@@ -30,7 +30,6 @@ class Deployments:
         self.folder = folder
         self.project = project  # the live deployment's datafiles
         self.items: list[dict] = [self._new("0", deploy.Changes(), live=True)]
-        self.staged: dict[str, Project] = {}
         self.lock = asyncio.Lock()  # one deployment at a time, as on Tinybird
 
     def _new(self, deployment_id: str, todo: deploy.Changes, live: bool = False) -> dict:
@@ -65,23 +64,22 @@ class Deployments:
         """The staged deployment, if any."""
         return next((d for d in self.items if d["status"] == "data_ready" and not d["live"]), None)
 
-    def add(self, todo: deploy.Changes, project: Project) -> dict:
+    def add(self, todo: deploy.Changes) -> dict:
         """Record a new staged deployment; 400 while another one is staged."""
         if self.pending():
             raise BadRequest(f"Deployment {self.pending()['id']} is waiting to be promoted or discarded "
                              "(tb deployment promote / tb deployment discard)", DEPLOY_DOCS)
         item = self._new(self.next_id(), todo)
         self.items.append(item)
-        self.staged[item["id"]] = project
         return item
 
-    def went_live(self, item: dict) -> None:
-        """item is live now; the one before it is deleted."""
+    def went_live(self, item: dict, project: Project) -> None:
+        """item, whose datafiles are project, is live now; the one before it is deleted."""
         for d in self.items:
             if d["live"] and d is not item:
                 d.update(live=False, status="deleted", updated_at=_stamp())
         item.update(live=True, status="data_ready", updated_at=_stamp())
-        self.project = self.staged.pop(item["id"])
+        self.project = project
 
     def discard(self, item: dict) -> None:
         """Delete a staged deployment and its datafiles (deleting a deleted one changes nothing)."""
@@ -89,5 +87,4 @@ class Deployments:
             raise BadRequest("The live deployment cannot be discarded; promote another one first", DEPLOY_DOCS)
         if item["status"] != "deleted":
             item.update(status="deleted", updated_at=_stamp())
-            self.staged.pop(item["id"], None)
         shutil.rmtree(self.staging(item["id"]), ignore_errors=True)

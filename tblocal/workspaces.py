@@ -186,7 +186,7 @@ class Workspaces:
                     if build and todo.any:
                         await self._go_live(record, staging, build=True)
                     return ("success" if todo.any else "no_changes"), deployments.describe(todo)
-                item, recorded = deployments.add(todo, new), True
+                item, recorded = deployments.add(todo), True
             except deploy.DeployError as e:
                 return "failed", {**deployments.describe(deploy.Changes()), "status": "failed", "errors": e.errors}
             finally:
@@ -230,7 +230,7 @@ class Workspaces:
             await self._go_live(record, deployments.staging(item["id"]), build=False)
         except deploy.DeployError as e:  # the workspace changed since it was staged
             raise BadRequest(f"Deployment {item['id']} cannot go live: " + "; ".join(x["error"] for x in e.errors)) from None
-        deployments.went_live(item)
+        deployments.went_live(item, self._live(record).project)
         return item
 
     async def _go_live(self, record: Record, staging: Path, build: bool) -> None:
