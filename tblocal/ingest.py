@@ -494,6 +494,7 @@ class Ingestor:
         self._task: asyncio.Task | None = None
         self._compactor: asyncio.Task | None = None
         self._closing = False
+        self.closed_because = "The server is starting or shutting down"
         self.last_write = time.monotonic()
         # While the disk refuses writes: (kind, message) and the free space it must reach to accept again.
         self.fault: tuple[str, str] | None = None
@@ -687,7 +688,7 @@ class Ingestor:
     async def submit(self, datasource: str, request: Request, wait: bool) -> Outcome | None:
         """Queue a body; with wait, return its outcome once written (507 while the disk refuses writes)."""
         if self._closing or self._task is None:
-            raise Unavailable("The server is shutting down", EVENTS_DOCS)
+            raise Unavailable(self.closed_because, EVENTS_DOCS)
         if not self._disk_ok(len(request.body)):
             self.refused_requests += 1
             if self.fault is None:
@@ -769,8 +770,9 @@ class Ingestor:
             if not stop():
                 compacted = stamp
 
-    async def close(self) -> None:
-        """Write everything still queued, then stop the writer."""
+    async def close(self, because: str = "The server is shutting down") -> None:
+        """Write everything still queued, then stop the writer; later writes get 503 saying because."""
+        self.closed_because = because
         self._closing = True
         if self._compactor is not None:  # a partition being merged finishes on its thread; no other starts
             self._compactor.cancel()

@@ -251,7 +251,7 @@ class Workspaces:
         """Serve make() in place of ws (a build or deployment): ws's queued rows are written first, then
         make builds the new workspace on the same database; if make fails, ws serves on."""
         wid = self.record(ws).id
-        await ws.ingestor.close()
+        await ws.ingestor.close("The workspace is being rebuilt by a build or deployment; retry in a moment")
         try:
             new = await asyncio.to_thread(make)
         except BaseException:
