@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import ingest
-from .errors import BadRequest
+from .errors import BadRequest, Forbidden
 from .tokens import Grant
 from .workspace import Workspace
 
@@ -27,6 +27,14 @@ def token_of(request: Request) -> str | None:
 def access(request: Request) -> tuple[Workspace, Grant]:
     """The workspace the request's token opens, and what it may do there."""
     return request.app.state.workspaces.access(token_of(request))
+
+
+def admin_access(request: Request, refusal: str) -> Workspace:
+    """The workspace the request's admin token opens; 403 saying refusal for any other token."""
+    ws, grant = access(request)
+    if not grant.can("ADMIN"):
+        raise Forbidden(refusal)
+    return ws
 
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:

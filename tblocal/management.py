@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import BadRequest, Forbidden
-from .http import access, json_response, token_of
+from .http import admin_access, json_response, token_of
 from .workspace import Workspace
 from .workspaces import Record, Workspaces
 
@@ -27,10 +27,7 @@ def _registry(request: Request) -> Workspaces:
 
 
 def _admin(request: Request) -> Workspace:
-    ws, grant = access(request)
-    if not grant.can("ADMIN"):
-        raise Forbidden("This needs the workspace's admin token")
-    return ws
+    return admin_access(request, "This needs the workspace's admin token")
 
 
 def _workspace_json(record: Record, ws: Workspace) -> dict:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from . import ingest
 from .errors import BadRequest, Forbidden, NotFound
-from .http import access, json_response, read_body
+from .http import access, admin_access, json_response, read_body
 from .project import Pipe
 from .workspace import Workspace
 
@@ -65,7 +65,12 @@ def readable_pipe(request: Request, name: str) -> tuple[Workspace, Pipe]:
 async def pipe_datafile(request: Request) -> Response:
     """GET /v1/pipes/<name>.pipe: the datafile's text (text/plain exactly, which the CLI reads as text)."""
     _, pipe = readable_pipe(request, request.path_params["name"])
-    return Response(pipe.source, media_type="text/plain", headers={"content-type": "text/plain"})
+    return _plain_text(pipe.source)
+
+
+def _plain_text(body: str) -> Response:
+    # Exactly "text/plain": the CLI reads that as text, and parses "text/plain; charset=utf-8" as JSON.
+    return Response(body, headers={"content-type": "text/plain"})
 
 
 def _datasource_json(ws: Workspace, ds, counts: dict) -> dict:
@@ -101,11 +106,9 @@ async def get_datasource(request: Request) -> Response:
 
 async def truncate_datasource(request: Request) -> Response:
     """Remove every row of a data source (admin token)."""
-    ws, grant = access(request)
+    ws = admin_access(request, "Truncating a data source needs the admin token")
     name = request.path_params["name"]
-    if not grant.can("ADMIN"):
-        raise Forbidden("Truncating a data source needs the admin token")
-    ws.datasource(name, grant)
+    ws.datasource(name, ws.tokens.admin)
     await ws.truncate(name)
     return json_response({})
 
@@ -217,17 +220,13 @@ def _token_json(ws: Workspace, grant) -> dict:
 
 async def list_tokens(request: Request) -> Response:
     """Every token of the workspace with its id and scopes (admin only)."""
-    ws, grant = access(request)
-    if not grant.can("ADMIN"):
-        raise Forbidden("Listing tokens needs the admin token")
+    ws = admin_access(request, "Listing tokens needs the admin token")
     return json_response({"tokens": [_token_json(ws, g) for g in ws.tokens.grants]})
 
 
 async def get_token(request: Request) -> Response:
     """One token by id or name (admin only)."""
-    ws, grant = access(request)
-    if not grant.can("ADMIN"):
-        raise Forbidden("Reading tokens needs the admin token")
+    ws = admin_access(request, "Reading tokens needs the admin token")
     wanted = request.path_params["token"]
     found = next((g for g in ws.tokens.grants if wanted in (g.name, resource_id(ws, "token", g.name))), None)
     if found is None:
@@ -241,7 +240,7 @@ async def example_url(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     token = request.query_params.get("token", "")
     url = f"{str(request.base_url).rstrip('/')}/v0/pipes/{pipe.name}.{fmt}?token={token}"
-    return Response(url, media_type="text/plain", headers={"content-type": "text/plain"})
+    return _plain_text(url)
 
 
 ROUTES = [
