@@ -184,7 +184,7 @@ class Workspaces:
                     todo = vs_live if vs_live.any else todo
                 if check or build or not todo.any:
                     if build and todo.any:
-                        await self._go_live(record, staging, build=True)
+                        await self._go_live(record, staging, build=True, checked=True)
                     return ("success" if todo.any else "no_changes"), deployments.describe(todo)
                 item, recorded = deployments.add(todo), True
             except deploy.DeployError as e:
@@ -193,7 +193,7 @@ class Workspaces:
                 if not recorded:
                     shutil.rmtree(staging, ignore_errors=True)
             if auto:
-                await self.promote(self._live(record), item, locked=True)
+                await self.promote(self._live(record), item, checked=True)
             return "success", item
 
     def _live(self, record: Record) -> Workspace:
@@ -215,31 +215,36 @@ class Workspaces:
             raise deploy.DeployError([{"filename": "", "error": getattr(e, "message", None) or str(e)}]) from None
         return new, todo
 
-    async def promote(self, ws: Workspace, item: dict, locked: bool = False) -> dict:
-        """Make a staged deployment live: the workspace's tables change now (the previous live one is deleted)."""
+    async def promote(self, ws: Workspace, item: dict, checked: bool = False) -> dict:
+        """Make a staged deployment live: the workspace's tables change now (the previous live one is deleted).
+        checked: the caller holds the workspace's lock and has just checked the datafiles against it."""
         record = self.record(ws)
-        deployments = self.deployments_of(ws)
+        if checked:
+            return await self._promote(record, item, checked=True)
+        async with self.deployments[record.id].lock:  # checked again: a build may have changed the workspace since
+            return await self._promote(record, item, checked=False)
+
+    async def _promote(self, record: Record, item: dict, checked: bool) -> dict:
         if item["live"]:
             return item
         if item["status"] != "data_ready":
             raise BadRequest(f"Deployment {item['id']} is {item['status']}; only a staged deployment can be promoted")
-        if not locked:
-            async with deployments.lock:
-                return await self.promote(self._live(record), item, locked=True)
+        deployments = self.deployments[record.id]
         try:
-            await self._go_live(record, deployments.staging(item["id"]), build=False)
+            await self._go_live(record, deployments.staging(item["id"]), build=False, checked=checked)
         except deploy.DeployError as e:  # the workspace changed since it was staged
             raise BadRequest(f"Deployment {item['id']} cannot go live: " + "; ".join(x["error"] for x in e.errors)) from None
         deployments.went_live(item, self._live(record).project)
         return item
 
-    async def _go_live(self, record: Record, staging: Path, build: bool) -> None:
+    async def _go_live(self, record: Record, staging: Path, build: bool, checked: bool) -> None:
         ws, folder = self._live(record), self.project_dir(record)
 
         def switch() -> Workspace:
             new = load_project(staging)
             todo = deploy.changes(ws.project, new)
-            deploy.check(ws, new, todo, recreate_changed=build, destructive=True)  # consent was checked when staged
+            if not checked:  # consent to drop data was given when it was staged
+                deploy.check(ws, new, todo, recreate_changed=build, destructive=True)
             served = deploy.apply(ws, staging, todo, recreate_changed=build)
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
