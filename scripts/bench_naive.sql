@@ -1,4 +1,4 @@
--- The naive SQL of each endpoint's contract (CONTRACT.md section 3), straight on the raw
+-- The naive SQL of each endpoint's contract (docs/endpoints.md, one section per endpoint), straight on the raw
 -- user_events table: one GROUP BY over the filtered events, no materialized view.
 -- scripts/bench.py runs these in plain chDB and compares their time (and their first rows)
 -- with the endpoints'. {filters} is the call's WHERE (dates, user_id, platform...), {t0}

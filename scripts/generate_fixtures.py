@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate realistic, seeded `user_events` NDJSON fixtures (contract §2).
+"""Generate realistic, seeded `user_events` NDJSON fixtures (docs/endpoints.md, "Data source: `user_events`").
 
 Same arguments -> byte-identical output (for the pinned Faker version).
 Events are streamed session by session, so 10M events need little memory.
@@ -196,7 +196,7 @@ class Generator:
         """Yield the NDJSON lines of one session (at most `budget`), clamped to the window."""
         rng = self.rng
         user_id, platform, device = self._pick(self.users, self.user_cum)
-        # Constant per session: encode once. Line layout follows contract §2 column order.
+        # Constant per session: encode once. Line layout follows the column order of docs/endpoints.md.
         head = (f',"user_id":{self._json(user_id)},"event_type":"')
         tail = (f',"session_id":"s_{rng.getrandbits(64):016x}","device":{self._json(device)}'
                 f',"platform":{self._json(platform)},"duration":')

@@ -59,7 +59,7 @@ def serve(args, settings: Settings) -> None:
     """Run the HTTP API until interrupted; pending rows are written before exit."""
     import uvicorn
 
-    from .server import create_app
+    from .api import create_app
 
     lock = _lock(settings.data_dir)
     workspaces = _workspaces(settings, args.rebuild_views)

@@ -30,6 +30,38 @@ def write_private_json(path: Path, data) -> None:
     tmp.replace(path)
 
 
+# ---------------------------------------------------------------- database and table names (chdb/)
+
+QUARANTINE_SUFFIX = "_quarantine"
+
+
+def shadow_db(database: str) -> str:
+    """The database where commits to database are staged (see write/staging.py)."""
+    return f"{database}__shadow"
+
+
+def internal_db(database: str) -> str:
+    """The in-memory database of database's parse buffers."""
+    return f"{database}__internal"
+
+
+def check_db(database: str) -> str:
+    """The scratch database a build or deployment of database is checked in."""
+    return f"{database}__check"
+
+
+def quarantine(datasource: str) -> str:
+    """The quarantine table of a data source."""
+    return datasource + QUARANTINE_SUFFIX
+
+
+def quarantined(table: str) -> str | None:
+    """The data source whose quarantine table is named table, or None."""
+    return table[: -len(QUARANTINE_SUFFIX)] if table.endswith(QUARANTINE_SUFFIX) else None
+
+
+# ---------------------------------------------------------------- paths
+
 @dataclass(frozen=True)
 class DataDir:
     root: Path

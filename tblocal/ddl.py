@@ -7,6 +7,7 @@ from pathlib import Path
 from tinybird.ch_utils.engine import engine_full_from_dict
 from tinybird.sql import schema_to_sql_columns
 
+from .datadir import quarantine
 from .engine import Engine, quote_ident
 from .pipes import Renderer
 from .project import DataSource, Project, ProjectError
@@ -43,7 +44,7 @@ def create_quarantine(db: str, ds: DataSource) -> str:
     """CREATE TABLE for <name>_quarantine in Tinybird's shape: every column Nullable(String) plus the error columns."""
     cols = [f"{quote_ident(c['name'])} Nullable(String)" for c in ds.columns] + QUARANTINE_EXTRA
     return (
-        f"CREATE TABLE IF NOT EXISTS {db}.{quote_ident(ds.name + '_quarantine')} (\n  " + ",\n  ".join(cols)
+        f"CREATE TABLE IF NOT EXISTS {db}.{quote_ident(quarantine(ds.name))} (\n  " + ",\n  ".join(cols)
         + "\n) ENGINE = MergeTree ORDER BY insertion_date"
     )
 
@@ -102,7 +103,7 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
                 # ClickHouse has no BEFORE: keep the quarantine's original columns ahead of c__error_column with AFTER
                 qname, prev = ds.column_names[i], ds.column_names[i - 1]
                 out.statements.append(
-                    f"ALTER TABLE {db}.{quote_ident(name + '_quarantine')} ADD COLUMN {quote_ident(qname)} Nullable(String) AFTER {quote_ident(prev)}"
+                    f"ALTER TABLE {db}.{quote_ident(quarantine(name))} ADD COLUMN {quote_ident(qname)} Nullable(String) AFTER {quote_ident(prev)}"
                 )
         elif rebuild_views and name in targets:
             rebuilt.add(name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import sandbox
+from .datadir import check_db, quarantine
 from .ddl import Schema, plan
 from .engine import EngineError, quote_ident
 from .pipes import Renderer
@@ -109,7 +110,7 @@ def apply(ws: Workspace, project_dir: Path, todo: Changes, recreate_changed: boo
         if view["target"] not in dropped:  # the view is re-created and refills its target from the sources
             ws.engine.execute(f"TRUNCATE TABLE IF EXISTS {db}.{quote_ident(view['target'])}")
     for name in sorted(dropped):
-        for table in (name, f"{name}_quarantine"):
+        for table in (name, quarantine(name)):
             ws.engine.execute(f"DROP TABLE IF EXISTS {db}.{quote_ident(table)} SYNC")
     _schema(ws).save(kept)
     return Workspace(ws.settings, project=load_project(project_dir), database=db, rebuild_views=True)
@@ -139,7 +140,7 @@ def _sources(sql: str) -> set[str]:
 
 def _check_in_scratch(ws: Workspace, new: Project) -> None:
     """Create every table and view of new in an empty scratch database, so ClickHouse checks types and SQL."""
-    scratch = f"{ws.database}__check"
+    scratch = check_db(ws.database)
     ws.engine.execute(f"DROP DATABASE IF EXISTS {scratch} SYNC")
     ws.engine.execute(f"CREATE DATABASE {scratch}")
     try:

@@ -14,7 +14,6 @@ from . import errors
 _CODE = re.compile(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_]+)\))?(?: \(version [^)]*\))?\s*$", re.S)
 # ClickHouse error codes that mean "the client asked too much", not "the server broke".
 _TIMEOUT_CODES = {159, 160, 209}  # TIMEOUT_EXCEEDED, TOO_SLOW, SOCKET_TIMEOUT
-_LIMIT_CODES = {241, 396, 158, 307}  # MEMORY_LIMIT_EXCEEDED, TOO_MANY_ROWS_OR_BYTES, TOO_MANY_ROWS, TOO_MANY_BYTES
 
 _lock = threading.Lock()
 _opened: dict[str, "Engine"] = {}
@@ -34,11 +33,6 @@ class EngineError(Exception):
     def __init__(self, code: int, message: str, name: str = ""):
         super().__init__(message)
         self.code, self.message, self.name = code, message, name
-
-    @property
-    def storage_fault(self) -> str | None:
-        """'full' or 'read-only' when the statement failed because the data dir cannot be written, else None."""
-        return storage_fault(self)
 
     def to_api_error(self) -> errors.ApiError:
         """Tinybird's answer to a client whose query failed this way."""

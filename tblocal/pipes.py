@@ -14,6 +14,7 @@ from tinybird.sql_template import (
 from tinybird.sql_toolset import MissingResource, replace_tables
 
 from . import sandbox
+from .datadir import quarantine
 from .errors import ApiError, BadRequest, NotFound
 from .project import Node, Pipe, Project
 
@@ -74,7 +75,7 @@ class Renderer:
     def allowed_tables(self) -> set[str]:
         """Table names client SQL may reach after rewriting: data sources and their quarantines."""
         names = set(self.project.datasources)
-        return names | {f"{n}_quarantine" for n in names}
+        return names | {quarantine(n) for n in names}
 
     def pipe(self, name: str) -> Pipe:
         """The endpoint pipe called name, or 404."""

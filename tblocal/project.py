@@ -10,6 +10,8 @@ from tinybird.datafile.common import DatafileSyntaxError
 from tinybird.datafile.parse_datasource import parse_datasource
 from tinybird.datafile.parse_pipe import parse_pipe
 
+from .access import scope_name
+
 
 class ProjectError(Exception):
     """A datafile tblocal cannot serve, with the file and the reason."""
@@ -25,8 +27,7 @@ class Token:
     @property
     def scope(self) -> str:
         """Tinybird's scope name, e.g. PIPES:READ:my_pipe."""
-        kind = "PIPES" if self.resource_kind == "pipe" else "DATASOURCES"
-        return f"{kind}:{self.permission}:{self.resource}"
+        return scope_name(self.resource_kind, self.permission, self.resource)
 
 
 @dataclass

@@ -3,40 +3,11 @@
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
+from .access import ADMIN, Grant
 from .datadir import write_private_json
 from .project import Project
-
-ADMIN = "ADMIN"
-
-
-@dataclass(frozen=True)
-class Grant:
-    name: str
-    token: str
-    scopes: tuple[str, ...]  # Tinybird scope names: ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:<ds>...
-
-    def can(self, scope: str) -> bool:
-        """Whether this token has scope, or is admin."""
-        return ADMIN in self.scopes or scope in self.scopes
-
-    def as_json(self) -> dict:
-        """The token as GET /v0/tokens lists it."""
-        return {
-            "name": self.name,
-            "token": self.token,
-            "scopes": [_scope_json(s) for s in self.scopes],
-        }
-
-
-def _scope_json(scope: str) -> dict:
-    if scope == ADMIN:
-        return {"type": ADMIN}
-    kind, permission, resource = scope.split(":", 2)
-    return {"type": f"{kind}:{permission}", "resource": resource}
-
 
 def _new_token() -> str:
     return "p." + secrets.token_urlsafe(32)

@@ -2,26 +2,20 @@
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import sandbox
 from .ddl import Schema, desired_state
-from .datadir import DataDir
+from .datadir import DataDir, internal_db, quarantined
 from .engine import Engine, EngineError, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from .formats import output_settings
-from .ingest import Ingestor, Request
+from .write import Ingestor, Request
 from .pipes import RESERVED_PARAMS, Renderer
 from .project import Project, load_project
 from .settings import Settings
-from .tokens import Grant, TokenStore
-
-
-@dataclass
-class Answer:
-    body: bytes
-    content_type: str
+from .access import Grant
+from .tokens import TokenStore
 
 
 DEFAULT_DATABASE = "tb"  # the default workspace's database (this repo's datafiles)
@@ -54,7 +48,7 @@ class Workspace:
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
-        for db in (self.database, self.ingestor.staging.shadow, f"{self.database}__internal"):
+        for db in (self.database, self.ingestor.staging.shadow, internal_db(self.database)):
             self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
         for path in self.paths.database_files(self.database):
             path.unlink(missing_ok=True)
@@ -105,7 +99,7 @@ class Workspace:
     def pipe_sql(self, grant: Grant, name: str, params: dict) -> str:
         """The SQL of an endpoint for this token, with q applied over it when given."""
         pipe = self.renderer.pipe(name)
-        if not grant.can(f"PIPES:READ:{name}"):
+        if not grant.can_read_pipe(name):
             raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
         # Rendering is deterministic in (pipe, params): cache it (the token and q are not part of the key).
         key = (name, tuple(sorted((k, v) for k, v in params.items() if k not in RESERVED_PARAMS)))
@@ -132,14 +126,14 @@ class Workspace:
                 raise Forbidden(f"[Error] Resource '{db}.{table}' not found", sandbox.QUERY_API_DOCS)
             if not table or table in own:
                 continue
-            base = table[: -len("_quarantine")] if table.endswith("_quarantine") else table
+            base = quarantined(table) or table
             if table in self.project.pipes:
-                scope = f"PIPES:READ:{table}"
+                allowed = grant.can_read_pipe(table)
             elif base in self.project.datasources:
-                scope = f"DATASOURCES:READ:{base}"
+                allowed = grant.can_read_datasource(base)
             else:
                 raise NotFound(f"[Error] Resource '{table}' not found", sandbox.QUERY_API_DOCS)
-            if not grant.can(scope):
+            if not allowed:
                 raise Forbidden(f"The token you have provided doesn't have access to '{table}'", sandbox.QUERY_API_DOCS)
 
     def sql(self, grant: Grant, q: str, params: dict) -> tuple[str, str | None]:
@@ -156,7 +150,7 @@ class Workspace:
         """The data source a write names, checking the token's APPEND scope."""
         if not name:
             raise BadRequest("The 'name' parameter is required", "https://www.tinybird.co/docs/api-reference/events-api")
-        if not grant.can(f"DATASOURCES:APPEND:{name}"):
+        if not grant.can_append(name):
             raise Forbidden(f"The token you have provided doesn't have access to append to '{name}'")
         if name not in self.project.datasources:
             raise NotFound(f"Data Source '{name}' not found", "https://www.tinybird.co/docs/api-reference/datasource-api")

@@ -17,10 +17,9 @@ from . import deploy
 from .datadir import DataDir, write_private_json
 from .deployments import Deployments
 from .engine import EngineError
-from .errors import ApiError, BadRequest, Forbidden, NotFound
+from .errors import ApiError, BadRequest, NotFound
 from .project import ProjectError, load_project
 from .settings import Settings
-from .tokens import Grant
 from .workspace import DEFAULT_DATABASE, Workspace
 
 DEFAULT_NAME = "Tinybird_Local_Testing"  # what Tinybird Local calls the workspace /tokens opens
@@ -103,29 +102,9 @@ class Workspaces:
                 return r
         raise NotFound(f"Workspace '{id_or_name[:80]}' not found", WORKSPACE_DOCS)
 
-    def access(self, token: str | None) -> tuple[Workspace, Grant]:
-        """The workspace and grant a token opens; 403 when it opens none."""
-        if not token:
-            raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
-        if self.is_user_token(token):  # the user token acts as the default workspace's admin, as on Tinybird Local
-            return self.default, self.default.tokens.admin
-        for ws in self.live.values():
-            grant = ws.tokens.find(token)
-            if grant is not None:
-                return ws, grant
-        raise Forbidden("Invalid token")
-
     def is_user_token(self, token: str | None) -> bool:
         """Whether token is the user token (manages workspaces)."""
         return bool(token) and hmac.compare_digest(token.encode(), self.user_token.encode())
-
-    def require_user(self, token: str | None) -> None:
-        """403 unless token may manage workspaces: the user token or the default workspace's admin token."""
-        if self.is_user_token(token):
-            return
-        grant = self.default.tokens.find(token)
-        if grant is None or grant is not self.default.tokens.admin:
-            raise Forbidden("Managing workspaces needs the user token or the admin token (GET /tokens)")
 
     # -- changes
 

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from tblocal.engine import Engine
 from tblocal.launcher import ROOT, ServerProcess
-from tblocal.server import create_app
+from tblocal.api import create_app
 from tblocal.settings import Settings
 from tblocal.workspaces import Workspaces
 
@@ -28,14 +28,6 @@ def local(engine):
     settings = Settings.from_env(environ={}, data_dir=engine.path.parent, project=TEST_PROJECT)
     with TestClient(create_app(Workspaces(settings)), base_url="http://127.0.0.1:7181", client=("127.0.0.1", 50000)) as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def project_server(tmp_path_factory):
-    """tblocal serving the runtime's own small test project (tests/project), empty at start."""
-    server = ServerProcess(TEST_PROJECT, tmp_path_factory.mktemp("project") / "data").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

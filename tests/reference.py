@@ -1,4 +1,4 @@
-"""Independent plain-Python reference for the five endpoints of CONTRACT.md §3.
+"""Independent plain-Python reference for the five endpoints of docs/endpoints.md.
 
 It shares no code with tblocal or the pipes: it recomputes every endpoint from the raw
 events so the regression suite can compare a target's answers against it.
@@ -49,7 +49,7 @@ DEFAULT_WEIGHTS = {"view": 1.0, "click": 2.0, "like": 3.0, "share": 4.0}
 REQUIRED = ("event_id", "user_id", "event_type", "content_id", "timestamp", "session_id")
 OPTIONAL_DEFAULTS = {"recommendation_id": "", "device": "", "platform": "", "metadata": "{}"}
 
-# Decimal places of every rounded float column (contract §3 "Rounding").
+# Decimal places of every rounded float column (docs/endpoints.md, "Rounding").
 FLOAT_PLACES = {
     "affinity_score": 4, "ctr": 4, "engagement_rate": 4,
     "interaction_depth": 4, "content_diversity": 4, "avg_duration": 2,
@@ -86,7 +86,7 @@ def ch_round(x: float, places: int) -> float:
 
 
 def ratio(num: float, den: float, places: int = 4) -> float:
-    """num/den rounded; 0 when the denominator is 0 (contract §3)."""
+    """num/den rounded; 0 when the denominator is 0 (docs/endpoints.md)."""
     return ch_round(num / den, places) if den else 0.0
 
 
@@ -103,7 +103,7 @@ def fmt_ts(ts: dt.datetime) -> str:
 
 
 def parse_ts(value: Any) -> dt.datetime:
-    """Parse a DateTime value (contract §2 formats) to a naive UTC datetime, seconds only."""
+    """Parse a DateTime value (docs/endpoints.md formats) to a naive UTC datetime, seconds only."""
     if isinstance(value, dt.datetime):
         ts = value
     elif isinstance(value, str):
@@ -285,7 +285,7 @@ def user_content_affinity(
     kept = [e for e in kept if _match(e, "user_id", user_id)]
     if not kept:
         return []
-    # t0 is end_date when given, else the latest filtered event (contract §3).
+    # t0 is end_date when given, else the latest filtered event (docs/endpoints.md).
     t0 = (end or max(e["timestamp"] for e in kept)).date()
     key_of = (lambda e: e["content_id"]) if key == "content_id" else (lambda e: e["_content_type"])
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)

@@ -3,8 +3,8 @@
 import asyncio
 from pathlib import Path
 
-from tblocal.compaction import compact, fragmented_partitions
-from tblocal.ingest import Ingestor
+from tblocal.write.compaction import compact, fragmented_partitions
+from tblocal.write import Ingestor
 from tblocal.project import Project
 
 TOTALS = "SELECT k % 2 AS half, uniqExactMerge(users) AS users, sum(n) AS n FROM {db}.t GROUP BY half ORDER BY half"

@@ -1,11 +1,11 @@
-"""Tinybird Local's management API in-process (tblocal/management.py): bootstrap, workspaces, build, deployments."""
+"""Tinybird Local's management API in-process (tblocal/api/management.py): bootstrap, workspaces, build, deployments."""
 
 import re
 
 import pytest
 
 from helpers import TEST_PROJECT
-from tblocal.management import _loopback
+from tblocal.api.management import _loopback
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CHANGES = ["new_datasource_names", "changed_datasource_names", "deleted_datasource_names",

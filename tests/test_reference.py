@@ -1,4 +1,4 @@
-"""Hand-computed cases for tests/reference.py, one group per endpoint of contract §3."""
+"""Hand-computed cases for tests/reference.py, one group per endpoint of docs/endpoints.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A workspace's resources in-process (tblocal/resources.py): pipes, data sources, appends and jobs, tokens."""
+"""A workspace's resources in-process (tblocal/api/resources.py): pipes, data sources, appends and jobs, tokens."""
 
 import json
 import re

@@ -7,7 +7,8 @@ import pytest
 from helpers import TEST_PROJECT, copy_project
 from tblocal import tokens
 from tblocal.project import load_project
-from tblocal.tokens import Grant, TokenStore
+from tblocal.access import Grant
+from tblocal.tokens import TokenStore
 
 
 @pytest.fixture(scope="module")

@@ -471,7 +471,7 @@ def test_kill_during_publish_is_finished_at_the_next_start(engine, tmp_path, mon
     line: 7 attaches. A crash after any number of them (7: all done, the journal not yet removed) is rolled
     forward at the next start: every row once, views equal to the source."""
     from tblocal.ddl import Schema
-    from tblocal.ingest import Ingestor, Request
+    from tblocal.write import Ingestor, Request
     from tblocal.pipes import Renderer
     from tblocal.project import load_project
 
@@ -523,7 +523,7 @@ def test_kill_during_publish_is_finished_at_the_next_start(engine, tmp_path, mon
 def test_kill_before_publishing_leaves_nothing(engine, tmp_path, monkeypatch):
     """A crash while staging (before the journal) leaves only shadow rows, dropped at the next start."""
     from tblocal.ddl import Schema
-    from tblocal.ingest import Ingestor, Request
+    from tblocal.write import Ingestor, Request
     from tblocal.pipes import Renderer
     from tblocal.project import load_project
 

@@ -7,7 +7,7 @@ changes a query's result (aggregate states merge the same way whenever it happen
 
 from collections.abc import Callable
 
-from .engine import Engine, quote_ident, quote_string
+from ..engine import Engine, quote_ident, quote_string
 
 
 def fragmented_partitions(engine: Engine, database: str) -> list[tuple[str, str]]:

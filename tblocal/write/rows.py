@@ -1,4 +1,4 @@
-"""Body -> decoded lines -> validated rows + quarantined rows, written by one group-commit writer.
+"""Rows: a batch of bodies -> validated rows in the data source + refused rows in its quarantine (the Writer).
 
 ClickHouse does every conversion: a batch is parsed with FORMAT JSONEachRow (or CSV) into a
 Memory table of Nullable columns. When a parse fails, the batch is split in halves until
@@ -6,30 +6,20 @@ the bad lines are alone; they go to <name>_quarantine with ClickHouse's reason, 
 good line still lands. Required columns and integer ranges are checked in SQL.
 """
 
-import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import tempfile
-import threading
-import time
 import uuid
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import compaction
-from .datadir import DataDir
-from .engine import Engine, EngineError, quote_ident, quote_string, storage_fault
-from .errors import ApiError, BadRequest, InsufficientStorage, TooLarge, TooManyRequests, Unavailable
-from .project import DataSource, Project, json_key
-from .staging import PublishPending, Staging
+from ..datadir import DataDir, internal_db
+from ..datadir import quarantine as quarantine_table
+from ..engine import Engine, EngineError, quote_ident, quote_string
+from ..project import DataSource, json_key
 
-log = logging.getLogger("tblocal")
-EVENTS_DOCS = "https://www.tinybird.co/docs/api-reference/events-api"
 PARSE_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
     "date_time_input_format": "best_effort",
@@ -58,76 +48,6 @@ _INFILE_NOISE = re.compile(r"\s*:?\s*\(in file/uri [^)]*\).*$|\s*: While executi
 _CODE_PREFIX = re.compile(r"^(?:Code: \d+\. (?:DB::Exception: )?)+")
 _KEY_IN_ERROR = re.compile(r"while reading the value of key ([^)\s]+)\)|column ([\w.]+)")
 
-
-# ---------------------------------------------------------------- request bodies
-
-def read_limited(chunks, limit: int) -> bytes:
-    """Join an iterable of byte chunks, raising 413 past limit bytes."""
-    out, size = [], 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", EVENTS_DOCS)
-        out.append(chunk)
-    return b"".join(out)
-
-
-# An over-limit body is read and thrown away up to this many bytes before the 413 (or 414) is sent: a
-# client that writes its whole body before reading (Python's urllib) then reads the JSON error instead
-# of a reset connection. Past it the server answers at once and the connection is closed.
-DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
-
-
-async def drain(receive, already: int = 0) -> int:
-    """Read and discard the rest of an ASGI request body, up to DRAIN_LIMIT_BYTES in all; bytes read."""
-    seen = already
-    while seen <= DRAIN_LIMIT_BYTES:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        seen += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return seen
-
-
-def gunzip_limited(body: bytes, limit: int) -> bytes:
-    """Decompress gzip as a stream, stopping with 413 as soon as the output passes limit."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out, size, data = [], 0, body
-    try:
-        while data:
-            piece = d.decompress(data, 1024 * 1024)
-            size += len(piece)
-            if size > limit:
-                raise TooLarge(f"The decompressed body is larger than the {limit // (1024 * 1024)} MB limit", EVENTS_DOCS)
-            out.append(piece)
-            data = d.unconsumed_tail
-            if d.eof:
-                break
-        if not d.eof:
-            raise BadRequest("The gzip body is truncated", EVENTS_DOCS)
-    except zlib.error as e:
-        raise BadRequest(f"The body is not valid gzip: {e}", EVENTS_DOCS) from None
-    return b"".join(out)
-
-
-def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
-    """The request body after Content-Encoding, within limit bytes."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return gunzip_limited(body, limit)
-    raise BadRequest(f"Unsupported Content-Encoding '{content_encoding[:40]}': use gzip or none", EVENTS_DOCS)
-
-
-def count_lines(body: bytes) -> int:
-    """Rows a body announces: lines that open a JSON object (a pretty-printed object counts once)."""
-    return sum(1 for line in body.split(b"\n") if line.lstrip(b" \t\r\xef\xbb\xbf").startswith(b"{"))
-
-
-# ---------------------------------------------------------------- the writer (runs in one thread)
 
 @dataclass
 class Outcome:
@@ -186,7 +106,7 @@ class Writer:
         self.engine, self.db, self.ds = engine, database, ds
         self.target_db = target_db or database  # where commit() writes: the staging (shadow) database
         self.cols = _columns(ds)
-        internal = f"{database}__internal"
+        internal = internal_db(database)
         self.parse_table = f"{internal}.{quote_ident('parse_' + ds.name)}"
         self.stage_table = f"{internal}.{quote_ident('stage_' + ds.name)}"
         engine.execute(f"CREATE DATABASE IF NOT EXISTS {internal} ENGINE = Memory")
@@ -363,7 +283,7 @@ class Writer:
         for r in requests:  # a retried commit counts afresh
             r.outcome = Outcome()
         target = f"{quote_ident(self.target_db)}.{quote_ident(self.ds.name)}"
-        quarantine = f"{quote_ident(self.target_db)}.{quote_ident(self.ds.name + '_quarantine')}"
+        quarantine = f"{quote_ident(self.target_db)}.{quote_ident(quarantine_table(self.ds.name))}"
         if refused is not None:
             bad = [(i, ln.rstrip(b"\r"), refused) for i, r in enumerate(requests) for ln in r.body.split(b"\n") if ln.strip()]
             if bad:
@@ -446,340 +366,3 @@ def _is_csv_header(line: bytes, ds: DataSource) -> bool:
     first = line.decode("utf-8", errors="replace").split(",")[0].strip().strip('"')
     return first == ds.columns[0]["name"]
 
-
-# ---------------------------------------------------------------- the group commit (asyncio side)
-
-MIN_FREE_BYTES = 1024 * 1024  # ClickHouse reserves at least 1 MiB for any write
-_RESERVE_NEED = re.compile(r"Cannot reserve ([\d.]+) (B|KiB|MiB|GiB|TiB)")
-_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
-_MEMORY_CODES = {241}  # MEMORY_LIMIT_EXCEEDED
-_UNANSWERED = object()  # a commit left to finish at the next start: its waiters get no answer
-
-
-@dataclass
-class _Pending:
-    request: Request
-    done: asyncio.Future | None
-
-
-class Ingestor:
-    """Accepts bodies from many requests and writes them in large batches from one thread.
-
-    A wait=true request is answered after its batch was published (the rows are on disk and
-    queryable); wait=false requests are answered at once and written with the next batch (at the
-    latest at shutdown). When writes pause, partitions are compacted.
-
-    Every commit is all or nothing (see staging.py). A commit the disk refuses (full or read-only)
-    puts the ingestor in a fault: new writes are answered 507, acknowledged wait=false rows stay
-    queued (within max_queue_bytes) and are retried every retry_s, and the fault ends by itself
-    with the first commit that succeeds.
-    """
-
-    def __init__(self, engine: Engine, project: Project, database: str, max_queue_bytes: int,
-                 batch_bytes: int = 32 * 1024 * 1024, compact_after_s: float = 0, journal: Path | None = None,
-                 rebuild_views=None, reserve_bytes: int = 8 * 1024 * 1024, retry_s: float = 1.0):
-        self.engine, self.database, self.compact_after_s = engine, database, compact_after_s
-        engine_path = getattr(engine, "path", None)
-        self.data_dir = Path(engine_path).parent if engine_path else None
-        reserve = DataDir(self.data_dir).reserve if self.data_dir else None
-        self.staging = Staging(engine, project, database, journal, reserve, reserve_bytes, rebuild_views)
-        self.staging.open()
-        self.writers = {name: Writer(engine, database, ds, self.staging.shadow) for name, ds in project.datasources.items()}
-        self.max_queue_bytes, self.batch_bytes, self.retry_s = max_queue_bytes, batch_bytes, retry_s
-        self.queues: dict[str, list[_Pending]] = {name: [] for name in self.writers}
-        self.queued_bytes = 0
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-writer")
-        self._lock = threading.Lock()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
-        self._compactor: asyncio.Task | None = None
-        self._closing = False
-        self.closed_because = "The server is starting or shutting down"
-        self.last_write = time.monotonic()
-        # While the disk refuses writes: (kind, message) and the free space it must reach to accept again.
-        self.fault: tuple[str, str] | None = None
-        self._fault_free_needed = 0
-        self.refused_requests = 0  # requests answered 507 (for tests and logs)
-
-    @property
-    def journal(self) -> Path | None:
-        """The file marking a commit being published (see staging.py)."""
-        return self.staging.journal
-
-    @journal.setter
-    def journal(self, path: Path | None) -> None:
-        self.staging.journal = path
-
-    # -- writing (the writer thread, or a caller loading files)
-
-    def write_now(self, datasource: str, requests: list[Request], refused: str | None = None) -> None:
-        """Write synchronously, bypassing the queue (loading files, tests): all of requests' rows, or none
-        (raising the ApiError to answer: 507 when the disk refuses, 400 when a view refuses the rows)."""
-        with self._lock:
-            try:
-                try:
-                    self.writers[datasource].commit(requests, refused, before_write=lambda: self.staging.begin(datasource))
-                    self.staging.publish(self._publish_stalled, self.retry_s, datasource)
-                except PublishPending:
-                    raise
-                except Exception:  # (a BaseException is a dying process: the next start drops the shadow)
-                    for r in requests:
-                        r.outcome = Outcome()
-                    self.staging.abort()
-                    raise
-            except PublishPending:
-                raise
-            except ApiError as e:
-                self._note_refusal(e, None)
-                raise
-            except Exception as e:
-                error = self.write_error(e)
-                if error is None:
-                    raise
-                self._note_refusal(error, e)
-                raise error from None
-            if self.fault is not None:
-                log.warning("writes accepted again: %s", self.fault[1])
-            self.fault = None
-            self.staging.ensure_reserve()
-
-    def _publish_stalled(self, error: BaseException) -> bool:
-        """Called while attaching a staged commit keeps failing: refuse new writes; give up only when closing."""
-        kind = storage_fault(error)
-        if kind:
-            self.fault = (kind, self._message(kind))
-        else:
-            self.fault = ("stalled", f"A commit could not be published and is retried: {error}")
-            self._fault_free_needed = 1 << 62  # no write is accepted until it is published
-        return self._closing
-
-    def _note_refusal(self, error: ApiError, cause: BaseException | None) -> None:
-        if not isinstance(error, InsufficientStorage):
-            return
-        kind = "read-only" if "read-only" in error.message else "full"
-        need = MIN_FREE_BYTES
-        m = _RESERVE_NEED.search(str(getattr(cause, "message", "") or cause or ""))
-        if m:
-            need = max(need, int(float(m.group(1)) * _UNITS[m.group(2)]))
-        self._fault_free_needed = need + MIN_FREE_BYTES  # more than the disk lacked when it refused
-        if self.fault is None:
-            log.warning("writes refused until the disk takes them again: %s (%s)", error.message, cause)
-        self.fault = (kind, error.message)
-
-    def _message(self, kind: str) -> str:
-        where = str(self.data_dir.resolve()) if self.data_dir else "the data dir"
-        if kind == "read-only":
-            return (f"The data dir {where} is read-only: nothing of this request was written. "
-                    "Writes are accepted again once it is writable.")
-        return (f"The disk of the data dir {where} is full: nothing of this request was written. "
-                "Free space on it; writes are accepted again by themselves.")
-
-    def write_error(self, exc: BaseException) -> ApiError | None:
-        """The answer for a commit that failed with exc (None: an unexpected error, left to the 500 handler)."""
-        kind = storage_fault(exc)
-        if kind:
-            return InsufficientStorage(self._message(kind), EVENTS_DOCS)
-        if isinstance(exc, EngineError):
-            if exc.code in _MEMORY_CODES:
-                return Unavailable(
-                    f"Writing the rows ran out of memory, so none was written; retry, or send smaller requests: {exc.message}",
-                    EVENTS_DOCS,
-                )
-            return BadRequest(f"The rows could not be written (a materialized view refused them), so none was: {exc.message}", EVENTS_DOCS)
-        return None
-
-    def free_bytes(self) -> int | None:
-        """Free bytes on the data dir's disk (0 when read-only, None without a data dir)."""
-        if self.data_dir is None:
-            return None
-        try:
-            st = os.statvfs(self.data_dir)
-        except OSError:
-            return None
-        return 0 if st.f_flag & os.ST_RDONLY else st.f_bavail * st.f_frsize
-
-    def _read_only(self) -> bool:
-        try:
-            return bool(self.data_dir is not None and os.statvfs(self.data_dir).f_flag & os.ST_RDONLY)
-        except OSError:
-            return False
-
-    def _writable(self) -> bool:
-        try:
-            fd, path = tempfile.mkstemp(prefix="probe-", dir=self.data_dir)
-            os.close(fd)
-            os.unlink(path)
-            return True
-        except OSError:
-            return False
-
-    def problem(self) -> str | None:
-        """Why writes are refused right now, or None. A fault with nothing queued ends here once the
-        disk has room again (or is writable again); with rows queued, their commit ends it."""
-        if self.fault is None:
-            return None
-        if not any(self.queues.values()) and self._disk_ok(0):
-            self.fault = None
-            return None
-        return self.fault[1]
-
-    def _disk_ok(self, size: int) -> bool:
-        free = self.free_bytes()
-        if free is None:
-            return True
-        if self.fault is not None:
-            if self.fault[0] == "read-only" and not self._writable():
-                return False
-            return free >= max(self._fault_free_needed, MIN_FREE_BYTES + size)
-        return free >= MIN_FREE_BYTES + size
-
-    def _write_batch(self, name: str, batch: list[_Pending]) -> list[tuple[_Pending, object]]:
-        """Write a batch in the writer thread; (pending, None | error | _UNANSWERED) for each request.
-
-        When a batch fails for a reason of its own (a view refused some rows), each request is
-        retried alone, so only the guilty ones fail. An acknowledged (wait=false) request that fails
-        alone has its lines quarantined with the reason."""
-        try:
-            self.write_now(name, [p.request for p in batch])
-            return [(p, None) for p in batch]
-        except PublishPending:
-            return [(p, _UNANSWERED) for p in batch]
-        except ApiError as e:
-            first = e
-        results: list[tuple[_Pending, object]] = []
-        if isinstance(first, InsufficientStorage) or len(batch) == 1:
-            results = [(p, first) for p in batch]
-        else:
-            for i, p in enumerate(batch):
-                try:
-                    self.write_now(name, [p.request])
-                    results.append((p, None))
-                except PublishPending:
-                    results.append((p, _UNANSWERED))
-                except InsufficientStorage as e:
-                    results += [(q, e) for q in batch[i:]]
-                    break
-                except ApiError as e:
-                    results.append((p, e))
-        out = []
-        for p, error in results:
-            if isinstance(error, ApiError) and not isinstance(error, InsufficientStorage) and p.done is None:
-                try:
-                    self.write_now(name, [p.request], refused=error.message)
-                    log.warning("an acknowledged request's rows were quarantined: %s", error.message)
-                    error = None
-                except ApiError as e:
-                    if isinstance(e, InsufficientStorage):
-                        error = e  # kept queued, retried when the disk takes it
-                    else:
-                        log.error("an acknowledged request could not be written nor quarantined (%s); its rows are dropped", e.message)
-            out.append((p, error))
-        return out
-
-    # -- the queue (asyncio side)
-
-    async def start(self) -> None:
-        """Start the background writer loop."""
-        self._wakeup = asyncio.Event()
-        self._task = asyncio.create_task(self._run())
-        if self.compact_after_s > 0:
-            self._compactor = asyncio.create_task(self._compact_when_idle())
-
-    async def submit(self, datasource: str, request: Request, wait: bool) -> Outcome | None:
-        """Queue a body; with wait, return its outcome once written (507 while the disk refuses writes)."""
-        if self._closing or self._task is None:
-            raise Unavailable(self.closed_because, EVENTS_DOCS)
-        if not self._disk_ok(len(request.body)):
-            self.refused_requests += 1
-            if self.fault is None:
-                kind = "read-only" if self._read_only() else "full"
-                self.fault = (kind, self._message(kind))
-                self._fault_free_needed = MIN_FREE_BYTES + len(request.body)
-                log.warning("writes refused until the disk has room again: %s", self.fault[1])
-            raise InsufficientStorage(self.fault[1], EVENTS_DOCS)
-        if self.queued_bytes + len(request.body) > self.max_queue_bytes:
-            raise TooManyRequests("Too many rows waiting to be written; retry shortly", EVENTS_DOCS)
-        done = asyncio.get_running_loop().create_future() if wait else None
-        self.last_write = time.monotonic()
-        self.queues[datasource].append(_Pending(request, done))
-        self.queued_bytes += len(request.body)
-        self._wakeup.set()
-        return await done if done else None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        stalls_at_close = 0
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while any(self.queues.values()):
-                stalled = False
-                for name, queue in self.queues.items():
-                    if not queue:
-                        continue
-                    batch, size = [], 0
-                    while queue and (not batch or size + len(queue[0].request.body) <= self.batch_bytes):
-                        batch.append(queue.pop(0))
-                        size += len(batch[-1].request.body)
-                    try:
-                        results = await loop.run_in_executor(self._thread, self._write_batch, name, batch)
-                    except Exception as e:  # a failed write must fail its waiters, never hang them
-                        results = [(p, e) for p in batch]
-                    requeue = []
-                    for p, error in results:
-                        if isinstance(error, InsufficientStorage) and p.done is None:
-                            requeue.append(p)  # acknowledged: kept, in order, until the disk takes it
-                            continue
-                        self.queued_bytes -= len(p.request.body)
-                        if error is _UNANSWERED or p.done is None or p.done.done():
-                            continue
-                        if error is None:
-                            p.done.set_result(p.request.outcome)
-                        else:
-                            if isinstance(error, InsufficientStorage):
-                                self.refused_requests += 1
-                            p.done.set_exception(error)
-                    if requeue:
-                        queue[0:0] = requeue
-                        stalled = True
-                if stalled:
-                    if self._closing:
-                        stalls_at_close += 1
-                        if stalls_at_close > 3:
-                            lost = sum(len(q) for q in self.queues.values())
-                            log.error("stopping with %d acknowledged requests unwritten: %s", lost, self.fault and self.fault[1])
-                            return
-                    await asyncio.sleep(self.retry_s)
-            if self._closing:
-                return
-
-    async def _compact_when_idle(self) -> None:
-        """Once no rows have arrived for compact_after_s, merge each fragmented partition into one part
-        (on its own thread, so writes go on; a write that arrives stops it after the current partition)."""
-        compacted = None  # last_write as of the last finished compaction
-        while not self._closing:
-            await asyncio.sleep(min(1.0, self.compact_after_s))
-            stamp = self.last_write
-            if stamp == compacted or time.monotonic() - stamp < self.compact_after_s:
-                continue
-            stop = lambda: self._closing or self.last_write != stamp  # noqa: E731
-            try:
-                await asyncio.to_thread(compaction.compact, self.engine, self.database, stop)
-            except EngineError:  # compaction only speeds reads up; it never fails a client
-                pass
-            if not stop():
-                compacted = stamp
-
-    async def close(self, because: str = "The server is shutting down") -> None:
-        """Write everything still queued, then stop the writer; later writes get 503 saying because."""
-        self.closed_because = because
-        self._closing = True
-        if self._compactor is not None:  # a partition being merged finishes on its thread; no other starts
-            self._compactor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._compactor
-        if self._task is not None:
-            self._wakeup.set()
-            await self._task
-        self._thread.shutdown(wait=True)
-        await asyncio.to_thread(self.staging.close)

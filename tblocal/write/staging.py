@@ -27,17 +27,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .ddl import desired_state
-from .engine import Engine, EngineError, quote_ident, quote_string, storage_fault
-from .pipes import Renderer
-from .project import Project
+from ..datadir import quarantine, shadow_db
+from ..ddl import desired_state
+from ..engine import Engine, EngineError, quote_ident, quote_string, storage_fault
+from ..pipes import Renderer
+from ..project import Project
 
 log = logging.getLogger("tblocal")
 
 
 class PublishPending(Exception):
     """A commit is staged and partly attached, and the rest cannot be attached now (read-only disk);
-    the journal stays, and the commit is finished by finish() or at the next start."""
+    the journal stays, and recover() finishes the commit at the next start."""
 
 
 class Staging:
@@ -47,10 +48,10 @@ class Staging:
                  reserve: Path | None = None, reserve_bytes: int = 0,
                  rebuild_views: Callable[[], None] | None = None):
         self.engine, self.project, self.db = engine, project, database
-        self.shadow = f"{database}__shadow"
+        self.shadow = shadow_db(database)
         self.journal, self.reserve, self.reserve_bytes = journal, reserve, reserve_bytes
         self.rebuild_views = rebuild_views
-        self.tables = [t for ds in project.datasources for t in (ds, ds + "_quarantine")]
+        self.tables = [t for ds in project.datasources for t in (ds, quarantine(ds))]
         self.dirty = True  # the shadow may hold rows of a failed commit: clear before staging
         self.created = False  # the shadow database is made by the first commit
         self.reach: dict[str, list[str]] = {}  # data source -> the tables a commit into it can write
@@ -83,7 +84,7 @@ class Staging:
             feeds.setdefault(view["source"], set()).add(view["target"])
         self.reach = {}
         for ds in self.project.datasources:  # the tables a commit into ds can write: it, its quarantine, views downstream
-            seen, todo = {ds, ds + "_quarantine"}, [ds]
+            seen, todo = {ds, quarantine(ds)}, [ds]
             while todo:
                 for target in feeds.get(todo.pop(), ()):
                     if target not in seen:
@@ -140,10 +141,6 @@ class Staging:
         return f"{quote_ident(self.db)}.{quote_ident(table)}"
 
     # -- a commit
-
-    def target(self, table: str) -> str:
-        """Where a commit writes table's rows: its shadow."""
-        return self._sh(table)
 
     def begin(self, datasource: str | None = None) -> None:
         """Right before a commit writes to the shadow: it must be empty (raises the storage error when it

@@ -1,12 +1,12 @@
+"""tblocal.write.body: Content-Encoding, limits, counting rows."""
+
 import gzip
 import time
 
 import pytest
 
-from helpers import TEST_PROJECT
 from tblocal.errors import BadRequest, TooLarge
-from tblocal.ingest import _columns, _is_csv_header, _one_object_line, count_lines, decode_body, gunzip_limited, read_limited
-from tblocal.project import load_project
+from tblocal.write.body import count_lines, decode_body, gunzip_limited
 
 MB = 1024 * 1024
 
@@ -73,34 +73,3 @@ def test_decode_body_gzip_bomb_is_413():
 )
 def test_count_lines(body, n):
     assert count_lines(body) == n
-
-
-def test_read_limited():
-    assert read_limited([b"ab", b"cd"], 4) == b"abcd"
-    with pytest.raises(TooLarge, match="The body is larger than the 0 MB limit"):
-        read_limited([b"ab", b"cde"], 4)
-    with pytest.raises(TooLarge, match="The body is larger than the 10 MB limit"):
-        read_limited(iter([b"x" * MB] * 11), 10 * MB)
-
-
-def test_columns_staging_types_and_defaults():
-    cols = {c.name: c for c in _columns(load_project(TEST_PROJECT).datasources["clicks"])}
-    assert [(c.key, c.type, c.stage_type, c.default, c.nullable) for c in cols.values()] == [
-        ("id", "String", "Nullable(String)", None, False),
-        ("user", "String", "Nullable(String)", None, False),
-        ("kind", "LowCardinality(String)", "Nullable(String)", "'click'", False),
-        ("ts", "DateTime", "Nullable(DateTime)", None, False),
-        ("value", "UInt32", "Nullable(Int128)", "0", False),
-        ("tags", "String", "Nullable(String)", "'{}'", False),
-    ]
-
-
-def test_one_object_line_and_csv_header():
-    assert _one_object_line(b' {"a": 1} \n')
-    assert not _one_object_line(b'{"a": 1}\n{"a": 2}')
-    assert not _one_object_line(b'{"a": 1}{"a": 2}')
-    assert not _one_object_line(b"[1]")
-    ds = load_project(TEST_PROJECT).datasources["clicks"]
-    assert _is_csv_header(b'"id","user","kind"', ds)
-    assert _is_csv_header(b"id,user", ds)
-    assert not _is_csv_header(b"c1,u1,click", ds)

@@ -4,12 +4,12 @@ import ipaddress
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from .errors import BadRequest, Forbidden
-from .http import admin_access, json_response, token_of
-from .workspace import Workspace
-from .workspaces import Record, Workspaces
+from ..errors import BadRequest, Forbidden
+from ..access import admin_access, require_user
+from .http import json_response
+from ..workspace import Workspace
+from ..workspaces import Record, Workspaces
 
 DATAFILE_PART = "data_project://"
 
@@ -47,7 +47,7 @@ async def local_tokens(request: Request) -> Response:
 async def list_workspaces(request: Request) -> Response:
     """Every workspace with its admin token (user or admin token)."""
     registry = _registry(request)
-    registry.require_user(token_of(request))
+    require_user(request)
     rows = [_workspace_json(r, registry.live[r.id]) for r in registry.records.values()]
     return json_response({"organization_id": registry.organization_id, "workspaces": rows})
 
@@ -55,7 +55,7 @@ async def list_workspaces(request: Request) -> Response:
 async def create_workspace(request: Request) -> Response:
     """A new empty workspace: POST /v1/workspaces?name=..."""
     registry = _registry(request)
-    registry.require_user(token_of(request))
+    require_user(request)
     ws = await registry.create(request.query_params.get("name", ""))
     return json_response(_workspace_json(registry.record(ws), ws))
 
@@ -63,7 +63,7 @@ async def create_workspace(request: Request) -> Response:
 async def delete_workspace(request: Request) -> Response:
     """Hard delete of a workspace by id or name, its data with it."""
     registry = _registry(request)
-    registry.require_user(token_of(request))
+    require_user(request)
     record = await registry.delete(request.path_params["workspace"])
     return json_response({"id": record.id, "name": record.name, "deleted": True})
 
@@ -133,23 +133,3 @@ async def discard_deployment(request: Request) -> Response:
     async with deployments.lock:
         deployments.discard(item)
     return json_response({"deployment": item})
-
-
-def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
-    """A route under /v1 and /v0, with and without a trailing slash, as the CLI calls both."""
-    return [Route(f"/{v}{path}{slash}", endpoint, methods=methods) for v in ("v1", "v0") for slash in ("", "/")]
-
-
-ROUTES = [
-    Route("/tokens", local_tokens, methods=["GET"]),
-    *_both("/user/workspaces", list_workspaces, ["GET"]),
-    *_both("/workspaces", create_workspace, ["POST"]),
-    Route("/v1/workspaces/{workspace}", delete_workspace, methods=["DELETE"]),
-    Route("/v0/workspaces/{workspace}", delete_workspace, methods=["DELETE"]),
-    Route("/v1/build", build, methods=["POST"]),
-    Route("/v1/deploy", create_deployment, methods=["POST"]),
-    Route("/v1/deployments", list_deployments, methods=["GET"]),
-    Route("/v1/deployments/{id}", get_deployment, methods=["GET"]),
-    Route("/v1/deployments/{id}", discard_deployment, methods=["DELETE"]),
-    Route("/v1/deployments/{id}/set-live", promote_deployment, methods=["POST"]),
-]

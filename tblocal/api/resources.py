@@ -5,13 +5,13 @@ from datetime import datetime, timezone
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from . import ingest
-from .errors import BadRequest, Forbidden, NotFound
-from .http import access, admin_access, json_response, read_body
-from .project import Pipe
-from .workspace import Workspace
+from .. import write
+from ..errors import BadRequest, Forbidden, NotFound
+from ..access import access, admin_access
+from .http import json_response, read_body
+from ..project import Pipe
+from ..workspace import Workspace
 
 DATASOURCE_DOCS = "https://www.tinybird.co/docs/api-reference/datasource-api"
 APPEND_CHUNK_BYTES = 8 * 1024 * 1024  # a large append is written in batches of about this size, cut at line ends
@@ -47,7 +47,7 @@ def pipe_json(ws: Workspace, pipe: Pipe) -> dict:
 async def list_pipes(request: Request) -> Response:
     """The pipes this token can read."""
     ws, grant = access(request)
-    pipes = [pipe_json(ws, p) for p in ws.project.pipes.values() if grant.can(f"PIPES:READ:{p.name}")]
+    pipes = [pipe_json(ws, p) for p in ws.project.pipes.values() if grant.can_read_pipe(p.name)]
     return json_response({"pipes": pipes})
 
 
@@ -57,7 +57,7 @@ def readable_pipe(request: Request, name: str) -> tuple[Workspace, Pipe]:
     pipe = ws.project.pipes.get(name)
     if pipe is None:
         raise NotFound(f"The pipe '{name[:80]}' does not exist", "https://www.tinybird.co/docs/api-reference/pipe-api")
-    if not grant.can(f"PIPES:READ:{name}"):
+    if not grant.can_read_pipe(name):
         raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
     return ws, pipe
 
@@ -81,16 +81,12 @@ def _datasource_json(ws: Workspace, ds, counts: dict) -> dict:
             "statistics": {"row_count": rows, "bytes": size}}
 
 
-def _can_see(grant, name: str) -> bool:
-    return grant.can(f"DATASOURCES:READ:{name}") or grant.can(f"DATASOURCES:APPEND:{name}")
-
-
 async def list_datasources(request: Request) -> Response:
     """The data sources this token can read or append to, with row counts and sizes."""
     ws, grant = access(request)
     counts = ws.table_sizes()
     return json_response({"datasources": [_datasource_json(ws, ds, counts) for ds in ws.project.datasources.values()
-                                          if _can_see(grant, ds.name)]})
+                                          if grant.can_see_datasource(ds.name)]})
 
 
 async def get_datasource(request: Request) -> Response:
@@ -99,7 +95,7 @@ async def get_datasource(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in ws.project.datasources:
         raise NotFound(f"Data Source '{name[:80]}' not found", DATASOURCE_DOCS)
-    if not _can_see(grant, name):
+    if not grant.can_see_datasource(name):
         raise Forbidden(f"The token you have provided doesn't have access to '{name[:80]}'")
     return json_response(_datasource_json(ws, ws.project.datasources[name], ws.table_sizes()))
 
@@ -136,7 +132,7 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
         raise BadRequest("The body is empty: send NDJSON or CSV rows", DATASOURCE_DOCS)
     job_id, ok, bad = str(uuid.uuid4()), 0, 0
     for chunk in _chunks(body):
-        outcome = await ws.ingestor.submit(name, ingest.Request(chunk, fmt, import_id=job_id), True)
+        outcome = await ws.ingestor.submit(name, write.Request(chunk, fmt, import_id=job_id), True)
         ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
     # No "error" key at all: the CLI treats its mere presence as a failure.
     job = {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
@@ -186,7 +182,7 @@ async def _multipart_rows(request: Request, ws: Workspace) -> tuple[bytes, str]:
             part = form.get(field)
             if part is not None:
                 data = await part.read() if hasattr(part, "read") else str(part).encode()
-                return ingest.decode_body(data, "gzip" if data[:2] == b"\x1f\x8b" else "", ws.settings.max_append_bytes), fmt
+                return write.decode_body(data, "gzip" if data[:2] == b"\x1f\x8b" else "", ws.settings.max_append_bytes), fmt
         if form.get("url") is not None:
             raise BadRequest("tblocal has no network access: send the file itself (-F ndjson=@file)", DATASOURCE_DOCS)
         raise BadRequest("Send the rows in a multipart field named ndjson or csv", DATASOURCE_DOCS)
@@ -241,19 +237,3 @@ async def example_url(request: Request) -> Response:
     token = request.query_params.get("token", "")
     url = f"{str(request.base_url).rstrip('/')}/v0/pipes/{pipe.name}.{fmt}?token={token}"
     return _plain_text(url)
-
-
-ROUTES = [
-    Route("/v0/tokens", list_tokens, methods=["GET"]),
-    Route("/v0/tokens/{token}", get_token, methods=["GET"]),
-    Route("/v0/pipes", list_pipes, methods=["GET"]),
-    Route("/v1/pipes/{name}.pipe", pipe_datafile, methods=["GET"]),
-    Route("/v0/datasources", list_datasources, methods=["GET"]),
-    Route("/v0/datasources", append_v0, methods=["POST"]),
-    Route("/v0/datasources/{name}", get_datasource, methods=["GET"]),
-    Route("/v0/datasources/{name}/truncate", truncate_datasource, methods=["POST"]),
-    Route("/v1/datasources/{name}/append", append_v1, methods=["POST"]),
-    Route("/v0/jobs", list_jobs, methods=["GET"]),
-    Route("/v0/jobs/{id}", get_job, methods=["GET"]),
-    Route("/examples/query.http", example_url, methods=["GET"]),
-]

@@ -1,14 +1,12 @@
-"""What every route reads from a request: its token and workspace, its body (bounded), its parameters."""
+"""What every route reads from a request: its body (bounded), its parameters; and how it answers JSON."""
 
 import json
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import ingest
-from .errors import BadRequest, Forbidden
-from .tokens import Grant
-from .workspace import Workspace
+from .. import write
+from ..errors import BadRequest, TooLarge
 
 
 def json_response(data, status: int = 200) -> Response:
@@ -16,43 +14,22 @@ def json_response(data, status: int = 200) -> Response:
     return Response(json.dumps(data, ensure_ascii=False), status, media_type="application/json")
 
 
-def token_of(request: Request) -> str | None:
-    """The token of a request: Authorization: Bearer, else ?token=."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.query_params.get("token")
-
-
-def access(request: Request) -> tuple[Workspace, Grant]:
-    """The workspace the request's token opens, and what it may do there."""
-    return request.app.state.workspaces.access(token_of(request))
-
-
-def admin_access(request: Request, refusal: str) -> Workspace:
-    """The workspace the request's admin token opens; 403 saying refusal for any other token."""
-    ws, grant = access(request)
-    if not grant.can("ADMIN"):
-        raise Forbidden(refusal)
-    return ws
-
-
 async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The body, gunzipped when so encoded; 413 past limit bytes (default: the max_body_bytes setting)."""
     limit = limit or request.app.state.workspaces.settings.max_body_bytes
-    too_large = ingest.TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", ingest.EVENTS_DOCS)
+    too_large = TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", write.EVENTS_DOCS)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        if int(declared) <= ingest.DRAIN_LIMIT_BYTES:  # read it all first, so every client can read the 413
-            await ingest.drain(request.receive)
+        if int(declared) <= write.DRAIN_LIMIT_BYTES:  # read it all first, so every client can read the 413
+            await write.drain(request.receive)
         raise too_large
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
-            await ingest.drain(request.receive, len(raw))
+            await write.drain(request.receive, len(raw))
             raise too_large
-    return ingest.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
+    return write.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
 
 
 async def read_params(request: Request) -> dict:

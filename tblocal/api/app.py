@@ -1,0 +1,134 @@
+"""The HTTP API: the app, its one route table, Tinybird's errors, the request log."""
+
+import contextlib
+import logging
+import time
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import write
+from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
+from ..workspaces import Workspaces
+from . import dashboard, data, management, resources
+from .cors import Cors
+from .http import json_response
+
+log = logging.getLogger("tblocal")
+MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
+
+
+def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
+    """A route under /v1 and /v0, with and without a trailing slash, as the CLI calls both."""
+    return [Route(f"/{v}{path}{slash}", endpoint, methods=methods) for v in ("v1", "v0") for slash in ("", "/")]
+
+
+ROUTES = [
+    # management: Tinybird Local's bootstrap, workspaces, builds and deployments
+    Route("/tokens", management.local_tokens, methods=["GET"]),
+    *_both("/user/workspaces", management.list_workspaces, ["GET"]),
+    *_both("/workspaces", management.create_workspace, ["POST"]),
+    Route("/v1/workspaces/{workspace}", management.delete_workspace, methods=["DELETE"]),
+    Route("/v0/workspaces/{workspace}", management.delete_workspace, methods=["DELETE"]),
+    Route("/v1/build", management.build, methods=["POST"]),
+    Route("/v1/deploy", management.create_deployment, methods=["POST"]),
+    Route("/v1/deployments", management.list_deployments, methods=["GET"]),
+    Route("/v1/deployments/{id}", management.get_deployment, methods=["GET"]),
+    Route("/v1/deployments/{id}", management.discard_deployment, methods=["DELETE"]),
+    Route("/v1/deployments/{id}/set-live", management.promote_deployment, methods=["POST"]),
+    # resources: tokens, pipes, data sources, jobs
+    Route("/v0/tokens", resources.list_tokens, methods=["GET"]),
+    Route("/v0/tokens/{token}", resources.get_token, methods=["GET"]),
+    Route("/v0/pipes", resources.list_pipes, methods=["GET"]),
+    Route("/v1/pipes/{name}.pipe", resources.pipe_datafile, methods=["GET"]),
+    Route("/v0/datasources", resources.list_datasources, methods=["GET"]),
+    Route("/v0/datasources", resources.append_v0, methods=["POST"]),
+    Route("/v0/datasources/{name}", resources.get_datasource, methods=["GET"]),
+    Route("/v0/datasources/{name}/truncate", resources.truncate_datasource, methods=["POST"]),
+    Route("/v1/datasources/{name}/append", resources.append_v1, methods=["POST"]),
+    Route("/v0/jobs", resources.list_jobs, methods=["GET"]),
+    Route("/v0/jobs/{id}", resources.get_job, methods=["GET"]),
+    Route("/examples/query.http", resources.example_url, methods=["GET"]),
+    # data: health, events, SQL, endpoints
+    Route("/v0/health", data.health, methods=["GET"]),
+    Route("/v0/events", data.events, methods=["POST"]),
+    Route("/v0/sql", data.sql, methods=["GET", "POST"]),
+    Route("/v0/pipes/openapi.json", data.pipe_openapi, methods=["GET"]),
+    Route("/v0/pipes/{file}", data.pipe_data, methods=["GET", "POST"]),
+    # the dashboard's static files
+    Route("/dashboard", dashboard.dashboard_redirect, methods=["GET"]),
+    Route("/dashboard/", dashboard.dashboard_index, methods=["GET"]),
+    Route("/dashboard/{name}", dashboard.dashboard_asset, methods=["GET"]),
+]
+
+
+# ---------------------------------------------------------------- errors, logs, lifecycle
+
+async def api_error(request: Request, exc: ApiError) -> Response:
+    return json_response(exc.body(), exc.status)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return await api_error(request, NotFound(f"Not found: {request.url.path[:200]}"))
+    if exc.status_code == 405:
+        return await api_error(request, MethodNotAllowed(f"Method {request.method} not allowed on {request.url.path[:200]}"))
+    return json_response({"error": str(exc.detail), "documentation": ""}, exc.status_code)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("internal error on %s %s", request.method, request.url.path)
+    return json_response({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
+
+
+class RequestLog:
+    """One log line per request: method, path (never the query string, which may hold a token), status, ms."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            await write.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
+            app = json_response(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
+            log.info("%s %s 414", scope["method"], scope["path"][:200])
+            return await app(scope, receive, send)
+
+        async def send_with_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status[0], ms)
+
+
+def create_app(workspaces: Workspaces) -> Starlette:
+    """The ASGI app serving every workspace."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await workspaces.start()
+        try:
+            yield
+        finally:
+            await workspaces.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.workspaces = workspaces
+    app.add_middleware(RequestLog)
+    app.add_middleware(Cors)
+    return app

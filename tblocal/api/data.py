@@ -1,0 +1,62 @@
+"""The data API: events in; endpoints, SQL and the OpenAPI document out; health."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import formats, openapi, write
+from ..access import access
+from ..errors import BadRequest
+from . import resources
+from .http import json_response, read_body, read_params
+
+
+async def health(request: Request) -> Response:
+    """Liveness: 200 when the server takes requests; 503 degraded while the disk refuses writes (reads go on)."""
+    for ws in list(request.app.state.workspaces.live.values()):
+        reason = ws.ingestor.problem()
+        if reason:
+            return json_response({"status": "degraded", "reason": reason}, 503)
+    return json_response({"status": "ok"})
+
+
+async def events(request: Request) -> Response:
+    """Events API: NDJSON rows in, {"successful_rows", "quarantined_rows"} out."""
+    ws, grant = access(request)
+    ds = ws.datasource(request.query_params.get("name"), grant)
+    body = await read_body(request)
+    if not body.strip():
+        raise BadRequest("The body is empty: send one JSON object per line", write.EVENTS_DOCS)
+    wait = request.query_params.get("wait", "false").lower() in ("true", "1")
+    outcome = await ws.ingestor.submit(ds.name, write.Request(body), wait)
+    if outcome is None:
+        return json_response({"successful_rows": write.count_lines(body), "quarantined_rows": 0}, 202)
+    return json_response({"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}, 200)
+
+
+async def pipe_data(request: Request) -> Response:
+    """An endpoint's rows in .json, .csv, .ndjson or .parquet."""
+    name, _, ext = request.path_params["file"].rpartition(".")
+    if not name and request.method == "GET":  # no extension: the pipe itself, with its nodes (tb test run reads it)
+        return json_response(resources.pipe_json(*resources.readable_pipe(request, ext)))
+    fmt, content_type = formats.by_extension(ext)
+    ws, grant = access(request)
+    params = await read_params(request)
+    sql = ws.pipe_sql(grant, name, params)
+    return Response(await ws.run(sql, fmt, params), media_type=content_type)
+
+
+async def pipe_openapi(request: Request) -> Response:
+    """OpenAPI 3 document of the endpoints this token can read."""
+    ws, grant = access(request)
+    readable = {n for n in ws.project.endpoints if grant.can_read_pipe(n)}
+    base = str(request.base_url).rstrip("/")
+    return json_response(openapi.document(ws.project, base, readable))
+
+
+async def sql(request: Request) -> Response:
+    """Query API: SQL over data sources and pipes, JSON unless it ends with FORMAT."""
+    ws, grant = access(request)
+    params = await read_params(request)
+    query, fmt_name = ws.sql(grant, params.get("q", ""), params)
+    fmt, content_type = formats.by_name(fmt_name)
+    return Response(await ws.run(query, fmt, params), media_type=content_type)
