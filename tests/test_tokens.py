@@ -7,7 +7,6 @@ import pytest
 from helpers import TEST_PROJECT, copy_project
 from tblocal import tokens
 from tblocal.project import load_project
-from tblocal.access import Grant
 from tblocal.tokens import TokenStore
 
 
@@ -93,12 +92,3 @@ def test_find_compares_every_grant_in_constant_time(tmp_path, project, monkeypat
     monkeypatch.setattr(tokens.hmac, "compare_digest", counting)
     assert store.find(store.admin.token) is store.admin  # the first grant matches...
     assert len(calls) == len(store.grants)  # ...and every other one is still compared
-
-
-def test_grant_can_and_json():
-    reader = Grant("r", "p.r", ("PIPES:READ:top_users",))
-    admin = Grant("admin token", "p.a", ("ADMIN",))
-    assert reader.can("PIPES:READ:top_users") and not reader.can("PIPES:READ:other") and not reader.can("ADMIN")
-    assert admin.can("DATASOURCES:APPEND:anything")
-    assert reader.as_json() == {"name": "r", "token": "p.r", "scopes": [{"type": "PIPES:READ", "resource": "top_users"}]}
-    assert admin.as_json() == {"name": "admin token", "token": "p.a", "scopes": [{"type": "ADMIN"}]}
