@@ -1,4 +1,5 @@
-"""Disk faults: whether the data dir takes writes (full, read-only), the answer when it does not, and when it does again."""
+"""Disk faults: whether the data dir takes writes (full, read-only), the answer to a commit that failed, and when
+writes are taken again."""
 
 import logging
 import os
@@ -19,7 +20,7 @@ _MEMORY_CODES = {241}  # MEMORY_LIMIT_EXCEEDED
 class DiskFaults:
     """The fault state of an Ingestor (mixed in): set when the disk refuses a commit, cleared when it takes one.
 
-    Needs self.data_dir, self.fault, self._fault_free_needed and self.queues.
+    Uses the Ingestor's data_dir, fault, _fault_free_needed, queues and _closing (set in its __init__).
     """
 
     def _publish_stalled(self, error: BaseException) -> bool:
