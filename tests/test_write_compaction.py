@@ -1,4 +1,4 @@
-"""tblocal.compaction, and the ingestor's idle-time compaction, on the in-process engine."""
+"""tblocal.write.compaction, and the ingestor's idle-time compaction, on the in-process engine."""
 
 import asyncio
 from pathlib import Path
