@@ -1,11 +1,15 @@
 """Who may do what: Tinybird's scope names, a token's Grant, and the one place a request's token is resolved.
 
-Every route asks a Grant (`can_read_pipe`, `can_append`, `is_admin`...) instead of spelling scopes.
+Every route asks a Grant (`can_read_pipe`, `can_append`, `is_admin`...) instead of spelling scopes. A static
+token's grant comes from its workspace's TokenStore, a JWT's from its signed payload (jwts.py).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import jwts
+from .datadir import resource_id
+from .engine import quote_ident
 from .errors import Forbidden
 
 if TYPE_CHECKING:
@@ -15,6 +19,9 @@ if TYPE_CHECKING:
     from .workspaces import Workspaces
 
 ADMIN = "ADMIN"
+TOKENS = "TOKENS"  # may create, change and remove tokens, and mint JWTs
+READ_ALL = "WORKSPACE:READ_ALL"  # may read every pipe and data source
+READ_SCOPES = ("PIPES:READ:", "DATASOURCES:READ:")
 
 
 def scope_name(resource_kind: str, permission: str, resource: str) -> str:
@@ -28,10 +35,20 @@ class Grant:
     name: str
     token: str
     scopes: tuple[str, ...]  # Tinybird scope names: ADMIN, PIPES:READ:<pipe>, DATASOURCES:APPEND:<ds>...
+    fixed_params: dict = field(default_factory=dict)  # pipe -> {param: value} a JWT pins, whatever the request sends
+    filters: dict = field(default_factory=dict)  # data source -> SQL condition its rows are read through
+    rps: int = 0  # a JWT's limits.rps (calls a second, counted by name); 0 = no limit
 
     def can(self, scope: str) -> bool:
-        """Whether this token has scope, or is admin."""
-        return ADMIN in self.scopes or scope in self.scopes
+        """Whether this token has scope, or is admin (WORKSPACE:READ_ALL: any read scope)."""
+        if ADMIN in self.scopes or scope in self.scopes:
+            return True
+        return READ_ALL in self.scopes and scope.startswith(READ_SCOPES)
+
+    @property
+    def can_manage_tokens(self) -> bool:
+        """Whether this token may create, change and remove tokens and mint JWTs (ADMIN or TOKENS)."""
+        return self.can(TOKENS)
 
     @property
     def is_admin(self) -> bool:
@@ -54,20 +71,36 @@ class Grant:
         """Whether the data source called name is listed for this token (it may read or append to it)."""
         return self.can_read_datasource(name) or self.can_append(name)
 
+    def pinned(self, params: dict, pipes: set[str]) -> dict:
+        """params with the fixed parameters of the pipes a query reads put over the request's; 403 when two of
+        those pipes fix one parameter to different values (no single rendering could honour both)."""
+        fixed: dict = {}
+        for pipe in sorted(pipes & set(self.fixed_params)):
+            for key, value in self.fixed_params[pipe].items():
+                if fixed.setdefault(key, value) != value:
+                    raise Forbidden(f"The token fixes '{key}' to different values for the pipes this query reads: read them one at a time")
+        return {**params, **fixed} if fixed else params
+
+    def row_filters(self, database: str) -> dict[str, str]:
+        """Each filtered data source as the subquery client SQL reads in its place."""
+        return {ds: f"(SELECT * FROM {database}.{quote_ident(ds)} WHERE {condition})" for ds, condition in self.filters.items()}
+
     def as_json(self) -> dict:
         """The token as GET /v0/tokens lists it."""
         return {
             "name": self.name,
             "token": self.token,
-            "scopes": [_scope_json(s) for s in self.scopes],
+            "scopes": [self._scope_json(s) for s in self.scopes],
         }
 
-
-def _scope_json(scope: str) -> dict:
-    if scope == ADMIN:
-        return {"type": ADMIN}
-    kind, permission, resource = scope.split(":", 2)
-    return {"type": f"{kind}:{permission}", "resource": resource}
+    def _scope_json(self, scope: str) -> dict:
+        if ":" not in scope:
+            return {"type": scope}
+        kind, permission, resource = scope.split(":", 2)
+        out = {"type": f"{kind}:{permission}", "resource": resource}
+        if scope.startswith("DATASOURCES:READ:") and resource in self.filters:
+            out["filter"] = self.filters[resource]
+        return out
 
 
 # ---------------------------------------------------------------- a request's token
@@ -86,11 +119,26 @@ def resolve(registry: "Workspaces", token: str | None) -> tuple["Workspace", Gra
         raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
     if registry.is_user_token(token):  # the user token acts as the default workspace's admin, as on Tinybird Local
         return registry.default, registry.default.tokens.admin
+    if jwts.looks_like_jwt(token):
+        return _jwt(registry, token)
     for ws in registry.live.values():
         grant = ws.tokens.find(token)
         if grant is not None:
             return ws, grant
     raise Forbidden("Invalid token")
+
+
+def _jwt(registry: "Workspaces", token: str) -> tuple["Workspace", Grant]:
+    """The workspace a JWT names, if signed with its admin token; counted against the JWT's limits.rps."""
+    wid = jwts.claimed_workspace(token)
+    if wid not in registry.live:
+        raise Forbidden("Invalid token: the JWT's workspace_id is not a workspace of this server", jwts.JWT_DOCS)
+    ws = registry.live[wid]
+    claims = jwts.verify(token, ws.tokens.admin.token, {resource_id(ws.database, "pipe", n): n for n in ws.project.pipes})
+    grant = Grant(claims.name, token, claims.scopes, claims.fixed_params, claims.filters, claims.rps)
+    if grant.rps:
+        registry.limiter.hit((wid, grant.name), grant.rps)
+    return ws, grant
 
 
 def access(request: "Request") -> tuple["Workspace", Grant]:

@@ -17,6 +17,7 @@
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def write_private_json(path: Path, data) -> None:
 # ---------------------------------------------------------------- database and table names (chdb/)
 
 QUARANTINE_SUFFIX = "_quarantine"
+
+
+def resource_id(database: str, kind: str, name: str) -> str:
+    """A stable id for a workspace's resource ("pipe", "node", "datasource", "token"), shaped like Tinybird's (t_ + 32 hex)."""
+    return "t_" + uuid.uuid5(uuid.NAMESPACE_URL, f"tblocal:{database}:{kind}:{name}").hex
 
 
 def shadow_db(database: str) -> str:

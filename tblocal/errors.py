@@ -9,9 +9,10 @@ class ApiError(Exception):
     status = 400
     documentation = f"{DOCS}/overview#errors"
 
-    def __init__(self, message: str, documentation: str | None = None):
+    def __init__(self, message: str, documentation: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}  # sent with the answer (a 429's Retry-After and X-RateLimit-*)
         if documentation:
             self.documentation = documentation
 

@@ -8,8 +8,9 @@ from . import sandbox
 from .ddl import Schema, desired_state
 from .datadir import DataDir, internal_db, quarantined
 from .engine import Engine, EngineError, quote_ident, quote_string
-from .errors import BadRequest, Forbidden, NotFound, TooManyRequests
+from .errors import BadRequest, Forbidden, NotFound
 from .formats import output_settings
+from .lanes import lanes
 from .write import Ingestor, Request
 from .pipes import RESERVED_PARAMS, Renderer
 from .project import Project, load_project
@@ -35,7 +36,7 @@ class Workspace:
         # TB_TOKEN is the default workspace's admin token; every other workspace makes its own.
         self.tokens = TokenStore(self.paths.tokens(database), self.project, settings.admin_token if database == DEFAULT_DATABASE else "")
         self.ingestor = self.new_ingestor()  # finishes a commit a crash interrupted (its journal), see staging.py
-        self.in_flight = 0
+        self.lanes = lanes(settings.max_concurrent_queries, settings.query_api_concurrency)
         self._sql_cache: dict[tuple, str] = {}
         self.loaded_at = time.time()  # what the resource lists show as created_at / updated_at
 
@@ -82,18 +83,15 @@ class Workspace:
             "max_bytes_before_external_sort": s.query_spill_bytes,
         }
 
-    async def run(self, sql: str, fmt: str, params: dict) -> bytes:
-        """Run a checked SELECT off the event loop, bounded in time, memory, rows and concurrency."""
-        if self.in_flight >= self.settings.max_concurrent_queries:
-            raise TooManyRequests("Too many concurrent queries; retry shortly")
-        self.in_flight += 1
+    async def run(self, sql: str, fmt: str, params: dict, lane: str = "endpoint") -> bytes:
+        """Run a checked SELECT on its lane's threads (endpoint or query_api), bounded in time, memory, rows and
+        concurrency."""
+        way = self.lanes[lane]
         try:
-            settings = {**self._limits(), **output_settings(params)}
-            result = await asyncio.to_thread(self.engine.query, sql, fmt, settings)
+            settings = {**self._limits(), **way.settings, **output_settings(params)}
+            result = await way.run(self.engine.query, sql, fmt, settings)
         except EngineError as e:
             raise e.to_api_error() from None
-        finally:
-            self.in_flight -= 1
         return result.data
 
     def pipe_sql(self, grant: Grant, name: str, params: dict) -> str:
@@ -101,6 +99,8 @@ class Workspace:
         pipe = self.renderer.pipe(name)
         if not grant.can_read_pipe(name):
             raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
+        q = params.get("q")
+        params = grant.pinned(params, {name, *self._pipes_read(q)})  # a JWT's fixed params win over the request's
         # Rendering is deterministic in (pipe, params): cache it (the token and q are not part of the key).
         key = (name, tuple(sorted((k, v) for k, v in params.items() if k not in RESERVED_PARAMS)))
         sql = self._sql_cache.get(key)
@@ -109,12 +109,17 @@ class Workspace:
             if len(self._sql_cache) >= 2048:
                 self._sql_cache.clear()
             self._sql_cache[key] = sql
-        q = params.get("q")
         if q:
             q, _ = sandbox.split_format(q)
             self._check_scopes(grant, q, {"_", name})
-            return self.renderer.resolve(q, {"_": f"({sql})", name: f"({sql})"}, params)
+            return self.renderer.resolve(q, {**grant.row_filters(self.database), "_": f"({sql})", name: f"({sql})"}, params)
         return sql
+
+    def _pipes_read(self, q: str | None) -> set[str]:
+        """The pipes client SQL names."""
+        if not q:
+            return set()
+        return {t for _, t, _ in sandbox.used_tables(sandbox.split_format(q)[0]) if t in self.project.pipes}
 
     def _check_scopes(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
         """403/404 unless every table client SQL names is a data source or pipe this token can read.
@@ -129,8 +134,8 @@ class Workspace:
             base = quarantined(table) or table
             if table in self.project.pipes:
                 allowed = grant.can_read_pipe(table)
-            elif base in self.project.datasources:
-                allowed = grant.can_read_datasource(base)
+            elif base in self.project.datasources:  # a filter does not apply to the quarantine: refused there
+                allowed = grant.can_read_datasource(base) and (table == base or base not in grant.filters)
             else:
                 raise NotFound(f"[Error] Resource '{table}' not found", sandbox.QUERY_API_DOCS)
             if not allowed:
@@ -142,7 +147,8 @@ class Workspace:
         if not q:
             raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
         self._check_scopes(grant, q)
-        return self.renderer.resolve(q, {}, params), fmt
+        params = grant.pinned(params, self._pipes_read(q))
+        return self.renderer.resolve(q, grant.row_filters(self.database), params), fmt
 
     # -- writes
 

@@ -19,6 +19,7 @@ from .deployments import Deployments
 from .engine import EngineError
 from .errors import ApiError, BadRequest, NotFound
 from .project import ProjectError, load_project
+from .ratelimit import RateLimiter
 from .settings import Settings
 from .workspace import DEFAULT_DATABASE, Workspace
 
@@ -55,6 +56,7 @@ class Workspaces:
         self.live: dict[str, Workspace] = {}
         self.deployments: dict[str, Deployments] = {}
         self.jobs: dict[str, dict] = {}  # finished append jobs, by id (GET /v0/jobs/<id>)
+        self.limiter = RateLimiter()  # JWTs' limits.rps, by workspace and JWT name
         for r in records:
             ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == DEFAULT_DATABASE else self._open(r)
             self.live[r.id], self.deployments[r.id] = ws, self._deployments(r, ws)

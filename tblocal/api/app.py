@@ -13,7 +13,7 @@ from starlette.routing import Route
 from .. import write
 from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
 from ..workspaces import Workspaces
-from . import dashboard, data, management, resources
+from . import dashboard, data, management, resources, tokens
 from .cors import Cors
 from .http import json_response
 
@@ -39,9 +39,17 @@ ROUTES = [
     Route("/v1/deployments/{id}", management.get_deployment, methods=["GET"]),
     Route("/v1/deployments/{id}", management.discard_deployment, methods=["DELETE"]),
     Route("/v1/deployments/{id}/set-live", management.promote_deployment, methods=["POST"]),
-    # resources: tokens, pipes, data sources, jobs
-    Route("/v0/tokens", resources.list_tokens, methods=["GET"]),
-    Route("/v0/tokens/{token}", resources.get_token, methods=["GET"]),
+    # tokens (static ones and JWTs) and the workspace a token opens
+    Route("/v0/tokens", tokens.list_tokens, methods=["GET"]),
+    Route("/v0/tokens", tokens.create_token, methods=["POST"]),
+    Route("/v0/tokens/", tokens.create_token, methods=["POST"]),
+    Route("/v0/tokens/{token}", tokens.get_token, methods=["GET"]),
+    Route("/v0/tokens/{token}", tokens.alter_token, methods=["PUT"]),
+    Route("/v0/tokens/{token}", tokens.delete_token, methods=["DELETE"]),
+    Route("/v0/tokens/{token}/refresh", tokens.refresh_token, methods=["POST"]),
+    Route("/v0/workspace", tokens.workspace_info, methods=["GET"]),
+    Route("/v1/workspace", tokens.workspace_info, methods=["GET"]),
+    # resources: pipes, data sources, jobs
     Route("/v0/pipes", resources.list_pipes, methods=["GET"]),
     Route("/v1/pipes/{name}.pipe", resources.pipe_datafile, methods=["GET"]),
     Route("/v0/datasources", resources.list_datasources, methods=["GET"]),
@@ -68,7 +76,7 @@ ROUTES = [
 # ---------------------------------------------------------------- errors, logs, lifecycle
 
 async def api_error(request: Request, exc: ApiError) -> Response:
-    return json_response(exc.body(), exc.status)
+    return json_response(exc.body(), exc.status, exc.headers)
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -59,4 +59,4 @@ async def sql(request: Request) -> Response:
     params = await read_params(request)
     query, fmt_name = ws.sql(grant, params.get("q", ""), params)
     fmt, content_type = formats.by_name(fmt_name)
-    return Response(await ws.run(query, fmt, params), media_type=content_type)
+    return Response(await ws.run(query, fmt, params, lane="query_api"), media_type=content_type)

@@ -9,9 +9,9 @@ from .. import write
 from ..errors import BadRequest, TooLarge
 
 
-def json_response(data, status: int = 200) -> Response:
+def json_response(data, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """data as a JSON response (UTF-8, not ASCII-escaped)."""
-    return Response(json.dumps(data, ensure_ascii=False), status, media_type="application/json")
+    return Response(json.dumps(data, ensure_ascii=False), status, headers=headers, media_type="application/json")
 
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""A workspace's resources as the Forward CLI reads them: pipes, data sources, appends and their jobs, tokens."""
+"""A workspace's resources as the Forward CLI reads them: pipes, data sources, appends and their jobs."""
 
 import uuid
 from datetime import datetime, timezone
@@ -10,17 +10,13 @@ from .. import write
 from ..errors import BadRequest, Forbidden, NotFound
 from ..access import access, admin_access
 from .http import json_response, read_body
+from ..datadir import resource_id
 from ..project import Pipe
 from ..workspace import Workspace
 
 DATASOURCE_DOCS = "https://www.tinybird.co/docs/api-reference/datasource-api"
 APPEND_CHUNK_BYTES = 8 * 1024 * 1024  # a large append is written in batches of about this size, cut at line ends
 MAX_JOBS = 1000  # finished jobs kept for GET /v0/jobs
-
-
-def resource_id(ws: Workspace, kind: str, name: str) -> str:
-    """A stable id for a workspace's resource, shaped like Tinybird's (t_ + 32 hex)."""
-    return "t_" + uuid.uuid5(uuid.NAMESPACE_URL, f"tblocal:{ws.database}:{kind}:{name}").hex
 
 
 def _stamp(ws: Workspace) -> str:
@@ -35,12 +31,12 @@ def _node_type(node) -> str:
 def pipe_json(ws: Workspace, pipe: Pipe) -> dict:
     """A pipe as GET /v0/pipes/<name> answers: its nodes with their SQL and node_type."""
     endpoint = pipe.endpoint
-    nodes = [{"id": resource_id(ws, "node", f"{pipe.name}.{n.name}"), "name": n.name, "sql": n.sql,
+    nodes = [{"id": resource_id(ws.database, "node", f"{pipe.name}.{n.name}"), "name": n.name, "sql": n.sql,
               "description": n.description, "node_type": "endpoint" if n is endpoint else _node_type(n),
               "materialized": n.datasource or None} for n in pipe.nodes]
-    return {"id": resource_id(ws, "pipe", pipe.name), "name": pipe.name, "description": pipe.description,
+    return {"id": resource_id(ws.database, "pipe", pipe.name), "name": pipe.name, "description": pipe.description,
             "type": "endpoint" if endpoint else ("materialized" if pipe.materialized else "default"),
-            "endpoint": resource_id(ws, "node", f"{pipe.name}.{endpoint.name}") if endpoint else None,
+            "endpoint": resource_id(ws.database, "node", f"{pipe.name}.{endpoint.name}") if endpoint else None,
             "created_at": _stamp(ws), "updated_at": _stamp(ws), "nodes": nodes}
 
 
@@ -75,7 +71,7 @@ def _plain_text(body: str) -> Response:
 
 def _datasource_json(ws: Workspace, ds, counts: dict) -> dict:
     rows, size = counts.get(ds.name, (0, 0))
-    return {"id": resource_id(ws, "datasource", ds.name), "name": ds.name, "description": ds.description,
+    return {"id": resource_id(ws.database, "datasource", ds.name), "name": ds.name, "description": ds.description,
             "columns": [{"name": c["name"], "type": c["type"]} for c in ds.columns],
             "engine": {"engine": ds.engine, **ds.engine_args}, "created_at": _stamp(ws), "updated_at": _stamp(ws),
             "statistics": {"row_count": rows, "bytes": size}}
@@ -136,7 +132,7 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
         ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
     # No "error" key at all: the CLI treats its mere presence as a failure.
     job = {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
-           "datasource": {"id": resource_id(ws, "datasource", name), "name": name},
+           "datasource": {"id": resource_id(ws.database, "datasource", name), "name": name},
            "statistics": {"row_count": ok, "quarantine_rows": bad, "bytes": len(body)},
            "blocks": [{"process_return": [{"lines": ok, "quarantine": bad, "bytes": len(body)}], "processing_time": 0}],
            "job_url": f"{str(request.base_url).rstrip('/')}/v0/jobs/{job_id}", "created_at": _stamp(ws)}
@@ -208,26 +204,6 @@ async def get_job(request: Request) -> Response:
     if job is None:
         raise NotFound(f"Job '{request.path_params['id'][:40]}' not found")
     return json_response(job)
-
-
-def _token_json(ws: Workspace, grant) -> dict:
-    return {"id": resource_id(ws, "token", grant.name), **grant.as_json()}
-
-
-async def list_tokens(request: Request) -> Response:
-    """Every token of the workspace with its id and scopes (admin only)."""
-    ws = admin_access(request, "Listing tokens needs the admin token")
-    return json_response({"tokens": [_token_json(ws, g) for g in ws.tokens.grants]})
-
-
-async def get_token(request: Request) -> Response:
-    """One token by id or name (admin only)."""
-    ws = admin_access(request, "Reading tokens needs the admin token")
-    wanted = request.path_params["token"]
-    found = next((g for g in ws.tokens.grants if wanted in (g.name, resource_id(ws, "token", g.name))), None)
-    if found is None:
-        raise NotFound(f"Token '{wanted[:80]}' not found")
-    return json_response(_token_json(ws, found))
 
 
 async def example_url(request: Request) -> Response:
