@@ -92,3 +92,31 @@ def test_access_and_the_two_admin_gates(local, registry):
     with pytest.raises(Forbidden) as e:
         require_user(request(local.app, query=f"token={appender}"))
     assert e.value.message == "Managing workspaces needs the user token or the admin token (GET /tokens)"
+
+
+def test_read_all_reads_every_pipe_and_datasource_and_nothing_else():
+    grant = Grant("r", "p.r", ("WORKSPACE:READ_ALL",))
+    assert grant.can_read_pipe("top_users") and grant.can_read_datasource("clicks")
+    assert not grant.can_append("clicks") and not grant.is_admin and not grant.can_manage_tokens
+    assert Grant("t", "p.t", ("TOKENS",)).can_manage_tokens and Grant("a", "p.a", ("ADMIN",)).can_manage_tokens
+
+
+def test_fixed_params_win_over_the_request():
+    grant = Grant("front", "eyJ", ("PIPES:READ:top_users",), fixed_params={"top_users": {"kind": "tap", "limit": "3"}})
+    assert grant.pinned({"kind": "click", "start": "2024-01-01 00:00:00"}, {"top_users"}) == {
+        "kind": "tap", "limit": "3", "start": "2024-01-01 00:00:00"}
+    assert grant.pinned({"kind": "click"}, {"other"}) == {"kind": "click"}
+
+
+def test_two_pipes_fixing_one_param_differently_cannot_be_read_together():
+    grant = Grant("front", "eyJ", ("PIPES:READ:a", "PIPES:READ:b"), fixed_params={"a": {"user": "u1"}, "b": {"user": "u2"}})
+    assert grant.pinned({}, {"a"}) == {"user": "u1"}
+    with pytest.raises(Forbidden, match="different values"):
+        grant.pinned({}, {"a", "b"})
+
+
+def test_a_filtered_datasource_is_read_through_its_filter():
+    grant = Grant("f", "p.f", ("DATASOURCES:READ:clicks",), filters={"clicks": "user = 'u1'"})
+    assert grant.row_filters("tb") == {"clicks": "(SELECT * FROM tb.`clicks` WHERE user = 'u1')"}
+    assert grant.as_json()["scopes"] == [{"type": "DATASOURCES:READ", "resource": "clicks", "filter": "user = 'u1'"}]
+    assert Grant("t", "p.t", ("TOKENS",)).as_json()["scopes"] == [{"type": "TOKENS"}]

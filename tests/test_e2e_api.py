@@ -227,7 +227,7 @@ def test_v0_tokens_is_admin_only(api, reader):
     assert tokens["clicks_append"]["scopes"] == [{"type": "DATASOURCES:APPEND", "resource": "clicks"}]
     assert tokens["top_users_read"] == {"name": "top_users_read", "token": reader.token, "scopes": [{"type": "PIPES:READ", "resource": "top_users"}]}
     r = reader.get("/v0/tokens")
-    assert (r.status_code, r.json()["error"]) == (403, "Listing tokens needs the admin token")
+    assert (r.status_code, r.json()["error"]) == (403, "Managing tokens needs the admin token or a token with the TOKENS scope")
 
 
 def test_bearer_header_works_like_the_query_token(api):

@@ -233,6 +233,50 @@ def test_token_ls(server, project):
     assert {"admin token", "endpoints_read", "events_append"} <= set(re.findall(r"^name: (.+)$", listed, re.M))
 
 
+def test_token_create_jwt_pins_the_user(server, project):
+    """The issue's line: a JWT from `tb token create jwt` answers its user's rows whatever user_id is sent."""
+    token = build_workspace(server, project)["token"]
+    users = [r["user_id"] for r in sql(server, token, "SELECT user_id FROM user_events GROUP BY user_id ORDER BY count() DESC LIMIT 2")]
+    out = tb(server, project, "token", "create", "jwt", "front", "--ttl", "1h", "--scope", "PIPES:READ", "--resource",
+             "user_recommendations", "--fixed-params", f"user_id={users[0]}").stdout
+    jwt_token = re.search(r"The token is: (\S+)", out).group(1)
+    call = lambda pipe, t, **p: requests.get(f"{server.url}/v0/pipes/{pipe}.json", params={"token": t, **p}, timeout=30)  # noqa: E731
+    mine = call("user_recommendations", token, user_id=users[0]).json()["data"]
+    assert mine and {r["user_id"] for r in mine} == {users[0]}
+    for sent in ({}, {"user_id": users[1]}):
+        assert call("user_recommendations", jwt_token, **sent).json()["data"] == mine
+    refused = call("content_engagement", jwt_token)
+    assert refused.status_code == 403 and refused.json()["error"] == "The token you have provided doesn't have access to the pipe 'content_engagement'"
+
+
+def test_token_create_static_scopes_refresh_rm(server, project):
+    token = build_workspace(server, project)["token"]
+
+    def listed() -> dict:
+        return {t["name"]: t for t in requests.get(f"{server.url}/v0/tokens", params={"token": token}, timeout=10).json()["tokens"]}
+
+    assert "generated successfully" in tb(server, project, "token", "create", "static", "reporting", "--scope", "PIPES:READ",
+                                          "--resource", "content_engagement").stdout
+    made = listed()["reporting"]
+    assert made["scopes"] == [{"type": "PIPES:READ", "resource": "content_engagement"}]
+    assert "updated successfully" in tb(server, project, "token", "create", "static", "reporting", "--scope", "DATASOURCES:READ",
+                                        "--resource", "user_events", "--filter", "event_type = 'view'").stdout
+    assert listed()["reporting"]["scopes"] == [{"type": "DATASOURCES:READ", "resource": "user_events", "filter": "event_type = 'view'"}]
+    scopes = tb(server, project, "token", "scopes", "reporting").stdout
+    assert "DATASOURCES:READ" in scopes and "event_type = 'view'" in scopes
+    tb(server, project, "token", "refresh", made["id"], "--yes")
+    assert listed()["reporting"]["token"] != made["token"]
+    tb(server, project, "token", "rm", "reporting", "--yes")
+    assert "reporting" not in listed()
+    assert tb(server, project, "token", "rm", "reporting", "--yes", ok=False).returncode != 0
+
+
+def test_info_shows_the_workspace_id(server, project):
+    ws = build_workspace(server, project)
+    out = tb(server, project, "info").stdout
+    assert re.search(rf"workspace_id: {ws['id']}$", out, re.M), out
+
+
 def test_test_workspaces_are_thrown_away(server, project):
     tb(server, project, "test", "run")
     tb(server, project, "test", "run")  # deletes the previous run's workspace first, as the CLI does

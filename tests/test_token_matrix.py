@@ -1,9 +1,11 @@
 """Token matrix: every route against no token, a wrong token, admin, READ on another pipe, READ on
-this pipe, and APPEND, each passed as ?token= and as Authorization: Bearer. 403 for a missing,
-invalid or out-of-scope token, as on Tinybird."""
+this pipe, APPEND, a JWT reading this pipe and an expired one, each passed as ?token= and as
+Authorization: Bearer. 403 for a missing, invalid or out-of-scope token, as on Tinybird."""
 
 import json
+import time
 
+import jwt
 import pytest
 import requests
 
@@ -11,7 +13,7 @@ from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-WHO = ["none", "wrong", "admin", "read_other", "read_this", "append"]
+WHO = ["none", "wrong", "admin", "read_other", "read_this", "append", "jwt_this", "jwt_expired"]
 ROW = json.dumps({"id": "tm", "user": "u1", "ts": "2024-03-01 10:00:00"}).encode()
 
 
@@ -30,7 +32,11 @@ def tokens(server):
     assert by_name["top_users_read"]["scopes"] == [{"type": "PIPES:READ", "resource": "top_users"}]
     assert by_name["kinds_read"]["scopes"] == [{"type": "PIPES:READ", "resource": "kinds"}]
     assert by_name["clicks_append"]["scopes"] == [{"type": "DATASOURCES:APPEND", "resource": "clicks"}]
+    workspace = requests.get(server.url + "/v0/workspace", headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()["id"]
+    claims = {"workspace_id": workspace, "name": "matrix", "scopes": [{"type": "PIPES:READ", "resource": "top_users"}]}
     return {
+        "jwt_this": jwt.encode({**claims, "exp": int(time.time()) + 3600}, admin, algorithm="HS256"),
+        "jwt_expired": jwt.encode({**claims, "exp": int(time.time()) - 1}, admin, algorithm="HS256"),
         "none": None,
         "wrong": "p." + "x" * 43,
         "admin": admin,
@@ -41,7 +47,8 @@ def tokens(server):
 
 
 def S(admin, read_other, read_this, append, none=403, wrong=403):
-    return dict(zip(WHO, (none, wrong, admin, read_other, read_this, append)))
+    """Expected statuses; a JWT reading this pipe answers as the datafile token does, an expired one as a wrong token."""
+    return dict(zip(WHO, (none, wrong, admin, read_other, read_this, append, read_this, wrong)))
 
 
 # (route id, method, path, params, body, expected status per token kind); "this pipe" is top_users.
@@ -49,6 +56,8 @@ ROUTES = [
     ("health", "GET", "/v0/health", {}, None, S(200, 200, 200, 200, none=200, wrong=200)),
     ("local-tokens", "GET", "/tokens", {}, None, S(200, 200, 200, 200, none=200, wrong=200)),
     ("list-tokens", "GET", "/v0/tokens", {}, None, S(200, 403, 403, 403)),
+    ("workspace", "GET", "/v0/workspace", {}, None, S(200, 403, 403, 403)),
+    ("mint-jwt", "POST", "/v0/tokens", {"name": "m", "expiration_time": "2000000000"}, b'{"scopes": [{"type": "PIPES:READ", "resource": "top_users"}]}', S(200, 403, 403, 403)),
     ("events", "POST", "/v0/events", {"name": "clicks", "wait": "true"}, ROW, S(200, 403, 403, 200)),
     ("events-async", "POST", "/v0/events", {"name": "clicks"}, ROW, S(202, 403, 403, 202)),
     ("events-quarantine-name", "POST", "/v0/events", {"name": "clicks_quarantine"}, ROW, S(404, 403, 403, 403)),
@@ -117,13 +126,15 @@ def names(server, token, path, key):
 
 def test_lists_show_only_what_the_token_reaches(server, tokens):
     assert names(server, tokens["read_this"], "/v0/pipes", "pipes") == ["top_users"]
+    assert names(server, tokens["jwt_this"], "/v0/pipes", "pipes") == ["top_users"]
     assert names(server, tokens["read_other"], "/v0/pipes", "pipes") == ["kinds"]
     assert names(server, tokens["append"], "/v0/pipes", "pipes") == []
     assert names(server, tokens["append"], "/v0/datasources", "datasources") == ["clicks"]
     assert names(server, tokens["read_this"], "/v0/datasources", "datasources") == []
     assert "top_users" in names(server, tokens["admin"], "/v0/pipes", "pipes")
-    doc = requests.get(server.url + "/v0/pipes/openapi.json", params={"token": tokens["read_this"]}, timeout=10).json()
-    assert list(doc["paths"]) == ["/v0/pipes/top_users.json"]
+    for who in ("read_this", "jwt_this"):
+        doc = requests.get(server.url + "/v0/pipes/openapi.json", params={"token": tokens[who]}, timeout=10).json()
+        assert list(doc["paths"]) == ["/v0/pipes/top_users.json"]
 
 
 def test_bearer_edge_cases_are_403(server, tokens):

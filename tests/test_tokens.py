@@ -7,6 +7,7 @@ import pytest
 from helpers import TEST_PROJECT, copy_project
 from tblocal import tokens
 from tblocal.project import load_project
+from tblocal.errors import BadRequest, NotFound
 from tblocal.tokens import TokenStore
 
 
@@ -38,7 +39,7 @@ def test_values_are_stable_across_reload_and_kept_private(tmp_path, project):
     again = {g.name: g.token for g in TokenStore(path, project).grants}
     assert first == again
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"values": first}
+    assert json.loads(path.read_text()) == {"values": first, "custom": {}}
 
 
 def test_tb_token_sets_the_admin_value(tmp_path, project):
@@ -92,3 +93,56 @@ def test_find_compares_every_grant_in_constant_time(tmp_path, project, monkeypat
     monkeypatch.setattr(tokens.hmac, "compare_digest", counting)
     assert store.find(store.admin.token) is store.admin  # the first grant matches...
     assert len(calls) == len(store.grants)  # ...and every other one is still compared
+
+
+def test_static_tokens_through_the_api_survive_a_reload(tmp_path, project):
+    path = tmp_path / "tokens.json"
+    store = TokenStore(path, project)
+    made = store.create("reporting", ["PIPES:READ:top_users", "DATASOURCES:READ:clicks:user = 'u1'", "PIPES:READ:top_users"])
+    assert made.scopes == ("PIPES:READ:top_users", "DATASOURCES:READ:clicks") and made.filters == {"clicks": "user = 'u1'"}
+    assert made.as_json()["scopes"] == [{"type": "PIPES:READ", "resource": "top_users"},
+                                        {"type": "DATASOURCES:READ", "resource": "clicks", "filter": "user = 'u1'"}]
+    again = TokenStore(path, project)
+    assert again.by_name("reporting") == made and again.find(made.token) == made
+    altered = again.alter("reporting", ["TOKENS"])
+    assert altered.scopes == ("TOKENS",) and altered.token == made.token
+    fresh = again.refresh("reporting")
+    assert fresh.token != made.token and again.find(made.token) is None
+    again.remove("reporting")
+    assert TokenStore(path, project).by_name("reporting") is None
+
+
+def test_refreshing_the_admin_token_changes_it_unless_tb_token_sets_it(tmp_path, project):
+    store = TokenStore(tmp_path / "tokens.json", project)
+    old = store.admin.token
+    assert store.refresh("admin token").token != old == old
+    assert TokenStore(tmp_path / "tokens.json", project).admin.token == store.admin.token
+    pinned = TokenStore(tmp_path / "pinned.json", project, admin_token="p.fixed")
+    with pytest.raises(BadRequest, match="TB_TOKEN"):
+        pinned.refresh("admin token")
+
+
+@pytest.mark.parametrize("call, args, error", [
+    ("create", ("", ["ADMIN"]), "'name' parameter is required"),
+    ("create", ("top_users_read", ["ADMIN"]), "already exists"),
+    ("create", ("x", []), "At least one scope"),
+    ("create", ("x", ["PIPES:READ:nope"]), "does not have"),
+    ("create", ("x", ["DATASOURCES:READ:nope:a = 1"]), "does not have"),
+    ("create", ("x", ["PIPES:APPEND:top_users"]), "does not support"),
+    ("create", ("x", ["WORKSPACE:DEPLOY"]), "does not support"),
+    ("alter", ("top_users_read", ["ADMIN"]), "comes from the datafiles"),
+    ("alter", ("admin token", ["PIPES:READ:top_users"]), "comes from the datafiles"),
+    ("remove", ("clicks_append",), "comes from the datafiles"),
+])
+def test_bad_token_changes_are_400(tmp_path, project, call, args, error):
+    store = TokenStore(tmp_path / "tokens.json", project)
+    with pytest.raises(BadRequest, match=error):
+        getattr(store, call)(*args)
+    assert json.loads((tmp_path / "tokens.json").read_text())["custom"] == {}
+
+
+def test_an_unknown_token_is_404(tmp_path, project):
+    store = TokenStore(tmp_path / "tokens.json", project)
+    for call, args in (("refresh", ("nope",)), ("remove", ("nope",)), ("alter", ("nope", ["ADMIN"]))):
+        with pytest.raises(NotFound):
+            getattr(store, call)(*args)
