@@ -8,7 +8,8 @@ For each size (1M, 3M, 10M events up to --events), with the same generated NDJSO
         (scripts/bench_naive.sql) on that raw table;
   tblocal (a server subprocess, fresh data dir): the same batches through the Events API
         (gzip, --clients concurrent clients, wait=true: durable, validated, quarantine on),
-        every endpoint case (p50/p95/p99), single-event ingest with wrk (--connections), RSS.
+        every endpoint case (p50/p95/p99), endpoint p90 idle vs under six heavy /v0/sql queries
+        (scripts/bench_isolation.py), single-event ingest with wrk (--connections), RSS.
 
 Absolute times drift between machines and runs; the ratios are what the targets are about.
 Results: bench/out/bench.json, bench/out/bench.png, and a table on stdout.
@@ -39,6 +40,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tblocal.launcher import ServerProcess  # noqa: E402
+import bench_isolation  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
 PY = sys.executable
 NAIVE_SQL = ROOT / "scripts" / "bench_naive.sql"
@@ -470,6 +472,7 @@ def run_size(n: int, args) -> dict:
         rss_ingest = server.rss_mb()
         ingest["settle_seconds"] = server.settle()
         endpoints = server_endpoints(server, case_list, args)
+        isolation = None if args.skip_isolation else bench_isolation.run(server.url, server.token)
         rss_queries = server.rss_mb()
         single = {}
         if not args.skip_single:
@@ -489,7 +492,7 @@ def run_size(n: int, args) -> dict:
     return {"events": n, "ingest": {"tblocal": ingest, "raw_chdb": raw["ingest"],
                                     "ratio_rows_per_s": round(ingest["rows_per_s"] / raw["ingest"]["rows_per_s"], 3),
                                     "ratio_vs_raw_with_mvs": round(ingest["rows_per_s"] / raw["ingest"]["with_mvs"]["rows_per_s"], 3)},
-            "endpoints": cmp, "single_event": single,
+            "endpoints": cmp, "single_event": single, "isolation": isolation,
             "rss": {"start": rss_start, "after_ingest": rss_ingest, "after_queries": rss_queries, "end": rss_end}}
 
 
@@ -513,6 +516,9 @@ def verdicts(size: dict) -> list[dict]:
         out.append({"target": f"{name} ({c['scope']}): p50 <= {limit} ms, <= 0.25x naive",
                     "value": f"p50 {c['endpoint']['p50_ms']:.1f} / p99 {c['endpoint']['p99_ms']:.1f} ms (naive p50 {c['naive']['p50_ms']:.1f} ms)",
                     "ratio": c["ratio_p50"], "met": c["endpoint"]["p50_ms"] <= limit and c["ratio_p50"] <= t["endpoint_ratio_max"]})
+    for name, c in ((size.get("isolation") or {}).get("cases") or {}).items():
+        out.append({"target": f"{name}: p90 under {bench_isolation.HEAVY_CLIENTS} heavy /v0/sql <= {bench_isolation.GOAL_RATIO:g}x idle",
+                    "value": f"p90 {c['loaded']['p90_ms']:.1f} ms loaded, {c['idle']['p90_ms']:.1f} ms idle", "ratio": c["ratio_p90"], "met": c["met"]})
     peak = size["rss"]["end"]["peak_rss_mb"]
     out.append({"target": "RSS <= 1.5 GB", "value": f"{size['rss']['end']['rss_mb']:.0f} MB (peak {peak:.0f} MB)",
                 "ratio": None, "met": peak <= t["rss_mb_max"]})
@@ -538,6 +544,8 @@ def print_table(result: dict) -> None:
             if s:
                 print(f"single events {key}: {s['requests_per_s']:,} req/s, p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms, "
                       f"errors {s['errors']} ({s['connections']} connections)")
+        if size.get("isolation"):
+            bench_isolation.print_result(size["isolation"], sys.stdout)
         print(f"server RSS: {size['rss']['end']['rss_mb']:.0f} MB, peak {size['rss']['end']['peak_rss_mb']:.0f} MB")
     print("\ntargets at", f"{result['sizes'][-1]['events']:,}", "events:")
     for v in result["verdicts"]:
@@ -650,6 +658,7 @@ def main(argv=None) -> None:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--single-seconds", type=int, default=10)
     p.add_argument("--skip-single", action="store_true")
+    p.add_argument("--skip-isolation", action="store_true", help="skip endpoint p90 idle vs under heavy /v0/sql")
     p.add_argument("--reps", type=int, default=60, help="calls per endpoint case (fewer when --budget runs out)")
     p.add_argument("--budget", type=float, default=8.0, help="seconds per case before stopping early (>= 5 calls)")
     p.add_argument("--data", default=str(ROOT / "bench" / "data"))
