@@ -1,6 +1,6 @@
 /* Talking to a Tinybird host: endpoint calls, the curl shown for each, and the token check.
-   The token only ever goes to the host the user chose, in an Authorization header (and in
-   the .json/.csv links, which point at that same host). */
+   The token only ever goes to the host the user chose, in an Authorization header: it is never
+   written into the page (the .json/.csv links carry no token; opening one fetches it with the header). */
 (function (Dash) {
   "use strict";
 
@@ -20,20 +20,46 @@
     return "'" + text.replace(/'/g, "'\\''") + "'";
   }
 
-  /** One endpoint call: the URL fetched, its curl with the token masked, and .json/.csv links. */
+  /** One endpoint call: the URL fetched, its curl with the token masked, and the same call as .json/.csv (no token). */
   Dash.buildCall = function (host, token, pipe, params) {
     var query = new URLSearchParams(params).toString();
     var base = host + "/v0/pipes/" + encodeURIComponent(pipe);
-    var url = base + ".json" + (query ? "?" + query : "");
-    var withToken = function (ext) {
-      return base + ext + "?" + (query ? query + "&" : "") + "token=" + encodeURIComponent(token);
-    };
+    var at = function (ext) { return base + ext + (query ? "?" + query : ""); };
     return {
-      url: url,
-      curl: "curl -H " + shellQuote("Authorization: Bearer " + Dash.mask(token)) + " " + shellQuote(url),
-      jsonHref: withToken(".json"),
-      csvHref: withToken(".csv"),
+      url: at(".json"),
+      curl: "curl -H " + shellQuote("Authorization: Bearer " + Dash.mask(token)) + " " + shellQuote(at(".json")),
+      jsonHref: at(".json"),
+      csvHref: at(".csv"),
     };
+  };
+
+  /** Save what a "Same call" link answers: fetched with the token in a header, handed over as a blob: URL. */
+  Dash.download = function (url, token) {
+    return fetch(url, { headers: { Authorization: "Bearer " + token }, credentials: "omit", referrerPolicy: "no-referrer", cache: "no-store" })
+      .then(function (res) { return res.blob(); })
+      .then(function (blob) {
+        var link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = new URL(url).pathname.split("/").pop();
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+      });
+  };
+
+  /**
+   * What a JWT says about itself (its payload, read without checking the signature: the host checks it),
+   * or null for a static token. The page uses it only to leave out the panels the token cannot read.
+   */
+  Dash.jwtClaims = function (token) {
+    var parts = token.split(".");
+    if (parts.length !== 3 || token.slice(0, 3) !== "eyJ") return null;
+    try {
+      return JSON.parse(atob(parts[1].replace(/-/g, "+").replace(/_/g, "/")));
+    } catch (e) {
+      return null;
+    }
   };
 
   /** GET url with the token; resolves to {status, ok, body} or {status: 0, error} when the host is unreachable. */

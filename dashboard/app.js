@@ -5,7 +5,7 @@
   var el = Dash.el;
   var SHARED_FILTERS = ["start_date", "end_date", "platform", "device", "algorithm"];
   var PAGE_SIZES = [10, 25, 50, 100];
-  var state = { host: null, token: null, user: "", filters: {}, connectSeq: 0 };
+  var state = { host: null, token: null, readable: null, user: "", filters: {}, connectSeq: 0 };
   var panels = [];
   var $ = function (id) { return document.getElementById(id); };
 
@@ -43,8 +43,14 @@
     p.next = el("button", { type: "button", "class": "next", onclick: function () { p.offset += p.limit; load(p); } }, "Next \u2192");
     p.range = el("span", { "class": "range" });
     p.curl = el("code", { "class": "curl" });
-    p.json = el("a", { "class": "json", target: "_blank", rel: "noopener noreferrer" }, ".json");
-    p.csv = el("a", { "class": "csv", target: "_blank", rel: "noopener noreferrer" }, ".csv");
+    p.json = el("a", { "class": "json", rel: "noopener noreferrer" }, ".json");
+    p.csv = el("a", { "class": "csv", rel: "noopener noreferrer" }, ".csv");
+    [p.json, p.csv].forEach(function (link) {
+      link.addEventListener("click", function (e) {
+        e.preventDefault();
+        if (state.token && link.href) Dash.download(link.href, state.token);
+      });
+    });
     p.node = el("section", { "class": "panel", id: "panel-" + cfg.pipe, "data-pipe": cfg.pipe, "data-state": "idle" },
       el("h2", {}, cfg.title, " ", el("small", {}, cfg.pipe)),
       el("p", { "class": "blurb" }, cfg.blurb),
@@ -149,6 +155,7 @@
     if (p.controller) p.controller.abort();
     var seq = ++p.seq;
     if (!state.token) return idle(p, "Waiting for a read token.");
+    if (state.readable && !state.readable.has(p.cfg.pipe)) return idle(p, "This token (a JWT) cannot read " + p.cfg.pipe + ".");
     if (p.cfg.user && !state.user) return idle(p, "Look up a user above.");
     var params = paramsFor(p);
     var call = Dash.buildCall(state.host, state.token, p.cfg.pipe, params);
@@ -229,9 +236,22 @@
       }
       state.host = host;
       state.token = token;
-      setStatus("ok", "Connected to " + host + " with token " + Dash.mask(token) + " (it cannot list tokens: not an admin token).");
+      var jwt = readableBy(token);
+      setStatus("ok", "Connected to " + host + " with token " + Dash.mask(token) + " (it cannot list tokens: not an admin token)." + jwt);
       loadAll();
     });
+  }
+
+  /** A per-user JWT reads only its scopes' pipes, with user_id fixed: remember them and look that user up. */
+  function readableBy(token) {
+    var claims = Dash.jwtClaims(token);
+    state.readable = null;
+    if (!claims || !Array.isArray(claims.scopes)) return "";
+    var pipes = claims.scopes.filter(function (s) { return s && s.type === "PIPES:READ"; });
+    state.readable = new Set(pipes.map(function (s) { return s.resource; }));
+    var fixed = pipes.map(function (s) { return s.fixed_params && s.fixed_params.user_id; }).filter(Boolean);
+    if (fixed.length) $("user-id").value = state.user = String(fixed[0]);
+    return " A JWT for " + Array.from(state.readable).join(", ") + (fixed.length ? ", fixed to user " + fixed[0] + "." : ".");
   }
 
   function readFilters() {

@@ -4,6 +4,7 @@ Every number the page shows is compared with the endpoint's JSON that the test f
 (requests, same parameters), never with anything the page computed or kept.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -184,10 +185,17 @@ def check_table(page: Page, pipe: str, query: dict, columns: list[str], token: s
 
 
 def check_links(page: Page, pipe: str, query: dict) -> None:
-    """The .json and .csv links are the same call, with the read token."""
-    token = quote(page.read, safe="")
-    assert page.panel(pipe).locator("a.json").get_attribute("href") == f"{url(page.server, pipe, query)}&token={token}"
-    assert page.panel(pipe).locator("a.csv").get_attribute("href") == f"{url(page.server, pipe, query, 'csv')}&token={token}"
+    """The .json and .csv links are the same call, without the token (the page never writes it into a link)."""
+    assert page.panel(pipe).locator("a.json").get_attribute("href") == url(page.server, pipe, query)
+    assert page.panel(pipe).locator("a.csv").get_attribute("href") == url(page.server, pipe, query, "csv")
+    check_no_token_in_page(page)
+
+
+def check_no_token_in_page(page: Page) -> None:
+    """Neither the markup nor any link holds the token (the #token field's value is a property, not markup)."""
+    assert page.read not in page.tab.content()
+    assert quote(page.read, safe="") not in page.tab.content()
+    assert not [h for h in page.tab.eval_on_selector_all("a[href]", "links => links.map(a => a.href)") if "token=" in h]
 
 
 def check_recperf_chart(page: Page, rows: list[dict]) -> None:
@@ -235,9 +243,11 @@ def test_panels_equal_the_endpoints_json(page, tokens):
     check_duration_chart(page, sessions)
     for pipe, query in (("recommendation_performance", recperf_q), ("content_engagement", content_q), ("session_analysis", sessions_q)):
         check_links(page, pipe, query)
-    # The link answers what the page shows: the same call.
-    linked = requests.get(page.panel("content_engagement").locator("a.json").get_attribute("href"), timeout=60).json()["data"]
-    assert linked == endpoint(page.server, read, "content_engagement", content_q)
+    # The link answers what the page shows: the same call, saved with the token sent in a header.
+    with page.tab.expect_download() as saved:
+        page.panel("content_engagement").locator("a.json").click()
+    assert saved.value.suggested_filename == "content_engagement.json"
+    assert json.loads(Path(saved.value.path()).read_text())["data"] == endpoint(page.server, read, "content_engagement", content_q)
     for pipe in ("user_content_affinity", "user_recommendations"):
         assert page.panel(pipe).get_attribute("data-state") == "idle"
         assert page.panel(pipe).locator(".state").inner_text() == "Look up a user above."
@@ -338,6 +348,38 @@ def test_user_lookup(page, tokens):
     page.wait("user_recommendations", params(user_id=other), state=re.compile("ready|empty"))
     page.wait("user_content_affinity", params(user_id=other, extra={"by": "content_type"}))
     check_table(page, "user_content_affinity", params(user_id=other, extra={"by": "content_type"}), ["content_type", *AFFINITY_TAIL], read)
+
+
+def test_user_lookup_with_a_per_user_jwt(browser, server, tokens):
+    """A JWT from scripts/user_token.py: the user panels show its user (fixed, whatever the page sends), and the
+    panels it cannot read wait instead of failing."""
+    spec = importlib.util.spec_from_file_location("user_token", ROOT / "scripts" / "user_token.py")
+    user_token = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(user_token)
+    jwt_token = user_token.mint(server.url, tokens[0], "u_tasha01", ttl_s=600)
+    page = Page(browser, server, jwt_token)
+    try:
+        page.open(f"token={jwt_token}")
+        recs_q = params(user_id="u_tasha01")
+        page.wait("user_recommendations", recs_q)
+        assert page.tab.input_value("#user-id") == "u_tasha01"
+        assert page.tab.inner_text("#status").endswith("A JWT for user_content_affinity, user_recommendations, fixed to user u_tasha01.")
+        recs = check_table(page, "user_recommendations", recs_q, USERRECS_COLUMNS, jwt_token)
+        assert recs == endpoint(server, tokens[1], "user_recommendations", recs_q)
+        affinity_q = params(user_id="u_tasha01", extra={"by": "content_id"})
+        page.wait("user_content_affinity", affinity_q)
+        check_table(page, "user_content_affinity", affinity_q, ["content_id", *AFFINITY_TAIL], jwt_token)
+        for pipe in ("recommendation_performance", "content_engagement", "session_analysis"):
+            assert page.panel(pipe).get_attribute("data-state") == "idle"
+            assert page.panel(pipe).locator(".state").inner_text() == f"This token (a JWT) cannot read {pipe}."
+        # Another user typed in: the page asks for them, the token answers for its own user only.
+        page.tab.fill("#user-id", "u_other")
+        page.tab.click("#user-form button[type=submit]")
+        page.wait("user_recommendations", params(user_id="u_other"))
+        assert page.table("user_recommendations")[1] == expected_rows(recs, USERRECS_COLUMNS)
+        check_links(page, "user_recommendations", params(user_id="u_other"))
+    finally:
+        page.close()
 
 
 def test_empty_range_says_no_events(page, tokens):
