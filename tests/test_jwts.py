@@ -13,7 +13,7 @@ WID = "0c5b8f6e-0000-4000-8000-000000000001"
 
 
 def payload(**over) -> dict:
-    body = {"workspace_id": WID, "name": "front", "exp": int(time.time()) + 60,
+    body = {"workspace_id": WID, "name": "front", "exp": int(time.time()) + 10 * 365 * 86400,  # signed at collection: valid however long the suite runs
             "scopes": [{"type": "PIPES:READ", "resource": "top_users", "fixed_params": {"kind": "tap", "limit": 3}}]}
     return {**body, **over}
 
