@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--data-dir", help="chDB data, tokens and schema state (env TBLOCAL_DATA_DIR; default .tblocal)")
-        sp.add_argument("--project", help="folder with datasources/ and pipes/ (env TBLOCAL_PROJECT; default .)")
+        sp.add_argument("--project", help="Forward project folder: its .datasource and .pipe files, there or one folder down (env TBLOCAL_PROJECT; default .)")
 
     s = sub.add_parser("serve", help="serve the project's HTTP API")
     common(s)

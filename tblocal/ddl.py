@@ -59,7 +59,7 @@ class Plan:
     """What start-up will run, and what it refuses to do."""
 
     statements: list[str] = field(default_factory=list)
-    populate: list[str] = field(default_factory=list)
+    populate: list[tuple[str, str]] = field(default_factory=list)  # (view target, view SELECT) to backfill
     problems: list[str] = field(default_factory=list)
     state: dict = field(default_factory=dict)
 
@@ -134,10 +134,17 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
         out.statements.append(
             f"CREATE MATERIALIZED VIEW {db}.{quote_ident(name)} TO {db}.{quote_ident(view['target'])} AS {view['sql']}"
         )
-        out.populate.append(f"INSERT INTO {db}.{quote_ident(view['target'])} {view['sql']}")
+        out.populate.append((view["target"], view["sql"]))
     for name in set(have["views"]) - set(want["views"]):
         out.statements.append(f"DROP VIEW IF EXISTS {db}.{quote_ident(name)} SYNC")
     return out
+
+
+def backfill(engine: Engine, db: str, target: str, sql: str) -> None:
+    """Insert a view's rows into its target, columns matched by name as the view itself does
+    (an INSERT ... SELECT without a column list is positional)."""
+    names = ", ".join(quote_ident(r["name"]) for r in engine.rows(f"DESCRIBE ({sql})"))
+    engine.execute(f"INSERT INTO {db}.{quote_ident(target)} ({names}) {sql}")
 
 
 def _describe_change(name: str, old: dict, new: dict, is_view_target: bool) -> str:
@@ -178,8 +185,8 @@ class Schema:
             )
         for sql in todo.statements:
             self.engine.execute(sql)
-        for sql in todo.populate:
-            self.engine.execute(sql)
+        for target, sql in todo.populate:
+            backfill(self.engine, renderer.database, target, sql)
         self.save(todo.state)
         return todo
 

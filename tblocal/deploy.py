@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import sandbox
+from . import copies, sandbox
 from .datadir import check_db, quarantine
 from .ddl import Schema, plan
 from .engine import EngineError, quote_ident
@@ -150,6 +150,9 @@ def _check_in_scratch(ws: Workspace, new: Project) -> None:
                 ws.engine.execute(sql)
             except EngineError as e:
                 raise DeployError([{"filename": _filename(new, sql), "error": e.message}]) from None
+        errors = copies.problems(ws.engine, new, scratch)
+        if errors:
+            raise DeployError(errors)
     finally:
         ws.engine.execute(f"DROP DATABASE IF EXISTS {scratch} SYNC")
 

@@ -10,6 +10,7 @@ from tinybird.datafile.common import DatafileSyntaxError
 from tinybird.datafile.parse_datasource import parse_datasource
 from tinybird.datafile.parse_pipe import parse_pipe
 
+from . import jsonpaths
 from .access import scope_name
 
 
@@ -52,7 +53,9 @@ class Node:
     sql: str
     description: str = ""
     type: str = ""
-    datasource: str = ""
+    datasource: str = ""  # the data source it fills: TYPE materialized DATASOURCE, or TYPE copy TARGET_DATASOURCE
+    copy_schedule: str = ""  # TYPE copy: a cron expression or @on-demand
+    copy_mode: str = ""  # TYPE copy: append or replace
 
     @property
     def is_template(self) -> bool:
@@ -72,6 +75,7 @@ class Pipe:
     description: str
     nodes: list[Node]
     source: str = field(default="", compare=False)  # the datafile's text, as GET /v1/pipes/<name>.pipe answers
+    path: Path = field(default=Path(), compare=False)  # the datafile it was read from
 
     @property
     def endpoint(self) -> Node | None:
@@ -82,6 +86,11 @@ class Pipe:
     def materialized(self) -> list[Node]:
         """Nodes with TYPE materialized, in file order."""
         return [n for n in self.nodes if n.type == "materialized"]
+
+    @property
+    def copy(self) -> Node | None:
+        """The node marked TYPE copy (Tinybird allows one per pipe, and no other output)."""
+        return next((n for n in self.nodes if n.type == "copy"), None)
 
 
 @dataclass
@@ -97,18 +106,32 @@ class Project:
         return {name: p for name, p in self.pipes.items() if p.endpoint}
 
 
+def datafiles(root: Path, suffix: str) -> list[Path]:
+    """The files ending in suffix that `tb build` sends from root: in it or one folder down (endpoints/,
+    materializations/, copies/, ... as `tb create` lays them out), not under vendor/; one per name."""
+    found: dict[str, Path] = {}
+    for path in sorted([*root.glob(f"*{suffix}"), *root.glob(f"*/*{suffix}")]):
+        if path.parent.name == "vendor":
+            continue
+        if path.stem in found:
+            raise ProjectError(f"{path}: another file is also called {path.name} ({found[path.stem]})")
+        found[path.stem] = path
+    return list(found.values())
+
+
 def load_project(root: Path) -> Project:
-    """Read every datasources/*.datasource and pipes/*.pipe under root."""
+    """Read every .datasource and .pipe file of the project folder root."""
     root = Path(root)
     datasources: dict[str, DataSource] = {}
     pipes: dict[str, Pipe] = {}
     tokens: list[Token] = []
-    for path in sorted(root.glob("datasources/*.datasource")):
+    for path in datafiles(root, ".datasource"):
         doc = _parse(parse_datasource, path)
         node = doc.nodes[0]
-        for col in node["columns"]:
-            if col.get("jsonpath") and not _is_top_level(col["jsonpath"]):
-                raise ProjectError(f"{path}: column {col['name']}: tblocal reads top-level JSONPaths only ($.key)")
+        try:
+            jsonpaths.check(node["columns"])
+        except jsonpaths.JsonPathError as e:
+            raise ProjectError(f"{path}: {e}") from None
         engine = node.get("engine") or {"type": "MergeTree", "args": []}
         datasources[path.stem] = DataSource(
             name=path.stem,
@@ -120,7 +143,7 @@ def load_project(root: Path) -> Project:
             source=path.read_text(),
         )
         tokens += [Token(t["token_name"], t["permission"], "datasource", path.stem) for t in doc.tokens]
-    for path in sorted(root.glob("pipes/*.pipe")):
+    for path in datafiles(root, ".pipe"):
         doc = _parse(parse_pipe, path)
         nodes = [
             Node(
@@ -128,16 +151,20 @@ def load_project(root: Path) -> Project:
                 sql=n["sql"],
                 description=(n.get("description") or "").strip(),
                 type=(n.get("type") or "").lower(),
-                datasource=n.get("datasource") or "",
+                datasource=n.get("datasource") or n.get("target_datasource") or "",
+                copy_schedule=(n.get("copy_schedule") or "").strip(),
+                copy_mode=(n.get("mode") or "").strip().lower(),
             )
             for n in doc.nodes
         ]
-        pipes[path.stem] = Pipe(path.stem, (doc.description or "").strip(), nodes, path.read_text())
+        pipes[path.stem] = Pipe(path.stem, (doc.description or "").strip(), nodes, path.read_text(), path)
         tokens += [Token(t["token_name"], t["permission"], "pipe", path.stem) for t in doc.tokens]
     for pipe in pipes.values():
         for node in pipe.materialized:
             if node.datasource not in datasources:
-                raise ProjectError(f"pipes/{pipe.name}.pipe: node {node.name} materializes into unknown data source {node.datasource!r}")
+                raise ProjectError(f"{pipe.path}: node {node.name} materializes into unknown data source {node.datasource!r}")
+        if pipe.copy and pipe.copy.datasource not in datasources:
+            raise ProjectError(f"{pipe.path}: node {pipe.copy.name} copies into unknown data source {pipe.copy.datasource!r}")
     clash = set(datasources) & set(pipes)
     if clash:
         raise ProjectError(f"names used by both a data source and a pipe: {sorted(clash)}")
@@ -155,14 +182,3 @@ def _parse(parser, path: Path):
         raise ProjectError(f"{path}: {e.format_message()}") from None
     except Exception as e:  # the parser raises bare ValueErrors too
         raise ProjectError(f"{path}: {e}") from None
-
-
-def _is_top_level(jsonpath: str) -> bool:
-    key = jsonpath[2:] if jsonpath.startswith("$.") else ""
-    return bool(key) and not any(ch in key for ch in ".[]*")
-
-
-def json_key(column: dict) -> str:
-    """The JSON key a column is read from ($.key), or its name when it has no JSONPath."""
-    path = column.get("jsonpath") or ""
-    return path[2:] if path.startswith("$.") else column["name"]

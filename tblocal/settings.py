@@ -16,7 +16,7 @@ class Settings:
     host: str = _setting("127.0.0.1", "TBLOCAL_HOST", "address to bind")
     port: int = _setting(7181, "TBLOCAL_PORT", "port to bind (Tinybird Local's)")
     data_dir: Path = _setting(Path(".tblocal"), "TBLOCAL_DATA_DIR", "chDB data, tokens and schema state")
-    project: Path = _setting(Path("."), "TBLOCAL_PROJECT", "folder with datasources/ and pipes/")
+    project: Path = _setting(Path("."), "TBLOCAL_PROJECT", "Forward project folder: its .datasource and .pipe files, there or one folder down")
     admin_token: str = _setting("", "TB_TOKEN", "admin token; made once and kept in the data dir when empty")
     max_body_bytes: int = _setting(10 * 1024 * 1024, "TBLOCAL_MAX_BODY_BYTES", "largest request body, after gunzip")
     max_append_bytes: int = _setting(512 * 1024 * 1024, "TBLOCAL_MAX_APPEND_BYTES", "largest file a data source append takes (tb datasource append, fixtures), after gunzip")

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from . import sandbox
-from .ddl import Schema, desired_state
+from .ddl import Schema, backfill, desired_state
 from .datadir import DataDir, internal_db, quarantined
 from .engine import Engine, EngineError, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound
@@ -66,7 +66,7 @@ class Workspace:
         for view in views.values():
             sources = {t for _, t, _ in sandbox.used_tables(view["sql"])}
             if not sources & targets:
-                self.engine.execute(f"INSERT INTO {self.database}.{quote_ident(view['target'])} {view['sql']}")
+                backfill(self.engine, self.database, view["target"], view["sql"])
 
     # -- reads
 

@@ -25,6 +25,7 @@ from .workspace import DEFAULT_DATABASE, Workspace
 
 DEFAULT_NAME = "Tinybird_Local_Testing"  # what Tinybird Local calls the workspace /tokens opens
 WORKSPACE_DOCS = "https://www.tinybird.co/docs/forward/get-started/local"
+MAX_JOBS = 1000  # jobs kept for GET /v0/jobs
 
 
 def now() -> str:
@@ -55,7 +56,7 @@ class Workspaces:
         self.records = {r.id: r for r in records}
         self.live: dict[str, Workspace] = {}
         self.deployments: dict[str, Deployments] = {}
-        self.jobs: dict[str, dict] = {}  # finished append jobs, by id (GET /v0/jobs/<id>)
+        self.jobs: dict[str, dict] = {}  # recent append and copy jobs, by id (GET /v0/jobs/<id>)
         self.limiter = RateLimiter()  # JWTs' limits.rps, by workspace and JWT name
         for r in records:
             ws = Workspace(settings, rebuild_views=rebuild_views) if r.database == DEFAULT_DATABASE else self._open(r)
@@ -83,6 +84,12 @@ class Workspaces:
     def _save(self) -> None:
         write_private_json(self.paths.registry, {"user_token": self.user_token, "organization_id": self.organization_id,
                                                  "workspaces": [asdict(r) for r in self.records.values()]})
+
+    def keep_job(self, job: dict) -> None:
+        """Keep job (with its "workspace": the database) for GET /v0/jobs, forgetting the oldest past MAX_JOBS."""
+        self.jobs[job["id"]] = job
+        while len(self.jobs) > MAX_JOBS:
+            self.jobs.pop(next(iter(self.jobs)))
 
     # -- lookups
 

@@ -1,12 +1,17 @@
 """Helpers shared by the runtime's own tests (pytest reads fixtures from conftest.py only)."""
 
+import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import requests
 
 TEST_PROJECT = Path(__file__).resolve().parent / "project"
+TB = Path(sys.executable).parent / "tb"
 
 
 def copy_project(dst: Path) -> Path:
@@ -52,3 +57,29 @@ class Client:
     def tokens(self) -> dict[str, str]:
         """Token name -> value, from /v0/tokens."""
         return {t["name"]: t["token"] for t in self.get("/v0/tokens").json()["tokens"]}
+
+
+def tb(server, cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run `tb --local <args>` from cwd against server; with ok, fail the test unless it exits 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TB_HOST", "TB_TOKEN")}
+    env.update(TB_LOCAL_HOST="127.0.0.1", TB_LOCAL_PORT=str(server.port), TB_CLI_TELEMETRY_OPTOUT="1", TB_VERSION_WARNING="0")
+    done = subprocess.run([str(TB), "--local", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if ok:
+        assert done.returncode == 0, f"tb --local {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def workspace(server, name: str) -> dict:
+    """The workspace called name, as the CLI's bootstrap lists it (with its admin token)."""
+    listed = requests.get(f"{server.url}/v1/user/workspaces", params={"token": server.admin_token}, timeout=10).json()
+    return next(w for w in listed["workspaces"] if w["name"] == name)
+
+
+def build_workspace_name(project: Path) -> str:
+    """The workspace `tb --local` uses from project (no git branch, no .tinyb there)."""
+    return "Tinybird_Local_Build_" + hashlib.sha256(str(project).encode()).hexdigest()
+
+
+def build_workspace(server, project: Path) -> dict:
+    """The workspace `tb --local build` uses from project."""
+    return workspace(server, build_workspace_name(project))

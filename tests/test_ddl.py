@@ -44,7 +44,7 @@ def test_new_data_dir_creates_tables_quarantines_and_views():
         "  `tags` String DEFAULT '{}'\n) ENGINE = MergeTree() PARTITION BY (toYYYYMM(ts)) ORDER BY (user, ts)"
     )
     assert p.statements[-1] == f"CREATE MATERIALIZED VIEW db.`{MV}` TO db.`clicks_daily_mv` AS {MV_SQL}"
-    assert p.populate == [f"INSERT INTO db.`clicks_daily_mv` {MV_SQL}"]
+    assert p.populate == [("clicks_daily_mv", MV_SQL)]
     assert p.state["views"] == {MV: {"target": "clicks_daily_mv", "sql": MV_SQL}}
 
 
@@ -137,7 +137,7 @@ def test_changed_view_is_refused_unless_rebuilt(tmp_path, state):
         "TRUNCATE TABLE db.`clicks_daily_mv`",
         f"CREATE MATERIALIZED VIEW db.`{MV}` TO db.`clicks_daily_mv` AS {new_sql}",
     ]
-    assert rebuilt.populate == [f"INSERT INTO db.`clicks_daily_mv` {new_sql}"]
+    assert rebuilt.populate == [("clicks_daily_mv", new_sql)]
 
 
 def test_changed_view_target_schema_is_rebuilt_only_on_request(tmp_path, state):
@@ -154,7 +154,7 @@ def test_changed_view_target_schema_is_rebuilt_only_on_request(tmp_path, state):
     assert p.statements[1].startswith("CREATE TABLE IF NOT EXISTS db.`clicks_daily_mv` (")
     assert "`total_value` Int64" in p.statements[1]
     assert p.statements[2:] == [f"DROP VIEW IF EXISTS db.`{MV}` SYNC", f"CREATE MATERIALIZED VIEW db.`{MV}` TO db.`clicks_daily_mv` AS {MV_SQL}"]
-    assert p.populate == [f"INSERT INTO db.`clicks_daily_mv` {MV_SQL}"]
+    assert p.populate == [("clicks_daily_mv", MV_SQL)]
 
 
 def test_removed_view_is_dropped(tmp_path, state):

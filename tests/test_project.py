@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from helpers import TEST_PROJECT, copy_project
-from tblocal.project import ProjectError, Token, json_key, load_project
+from tblocal.project import ProjectError, Token, load_project
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,31 @@ def test_explicit_type_endpoint_wins_over_last_node(tmp_path):
     assert load_project(root).pipes["first"].endpoint.name == "a"
 
 
-def test_nested_jsonpath_is_refused_with_the_column(tmp_path):
+def test_a_jsonpath_tblocal_cannot_read_is_refused_naming_file_and_path(tmp_path):
     root = copy_project(tmp_path / "p")
     path = root / "datasources" / "clicks.datasource"
-    path.write_text(path.read_text().replace("`json:$.tags`", "`json:$.tags.a`"))
-    with pytest.raises(ProjectError, match=r"clicks.datasource: column tags: tblocal reads top-level JSONPaths only"):
+    path.write_text(path.read_text().replace("`json:$.tags`", "`json:$.tags[*].a`"))
+    with pytest.raises(ProjectError, match=r"clicks.datasource: JSONPath '\$.tags\[\*\].a': cannot read '\[\*\].a'"):
+        load_project(root)
+
+
+def test_datafiles_are_read_from_the_folders_tb_create_makes(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "endpoints").mkdir()
+    (root / "pipes" / "top_users.pipe").rename(root / "endpoints" / "top_users.pipe")
+    (root / "vendor").mkdir()
+    (root / "vendor" / "other.pipe").write_text("NODE a\nSQL >\n    SELECT 1\n")
+    (root / "deeper" / "still").mkdir(parents=True)
+    (root / "deeper" / "still" / "deep.pipe").write_text("NODE a\nSQL >\n    SELECT 1\n")
+    p = load_project(root)
+    assert "top_users" in p.endpoints and not {"other", "deep"} & set(p.pipes)
+
+
+def test_two_datafiles_with_one_name_are_refused(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "endpoints").mkdir()
+    (root / "endpoints" / "top_users.pipe").write_text("NODE a\nSQL >\n    SELECT 1\n")
+    with pytest.raises(ProjectError, match=r"top_users.pipe: another file is also called top_users.pipe"):
         load_project(root)
 
 
@@ -86,12 +106,6 @@ def test_an_unparsable_datafile_names_the_file(tmp_path):
 def test_empty_folder_is_an_empty_project(tmp_path):
     p = load_project(tmp_path)
     assert (p.datasources, p.pipes, p.tokens, p.root) == ({}, {}, [], Path(tmp_path))
-
-
-def test_json_key():
-    assert json_key({"name": "a", "jsonpath": "$.b"}) == "b"
-    assert json_key({"name": "a", "jsonpath": None}) == "a"
-    assert json_key({"name": "a"}) == "a"
 
 
 def test_a_pipe_without_type_endpoint_publishes_nothing(tmp_path):

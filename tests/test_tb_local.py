@@ -5,22 +5,18 @@ workspace; the CLI then uses Tinybird_Local_Build_<sha256 of the folder>, as it 
 Tinybird Local in Docker. Assertions read the server's state over HTTP, not only what the CLI printed.
 """
 
-import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
+from helpers import build_workspace, build_workspace_name, tb, workspace
 from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-TB = Path(sys.executable).parent / "tb"
 FIXTURE_ROWS = sum(1 for line in (ROOT / "fixtures" / "user_events.ndjson").read_bytes().splitlines() if line.strip())
 
 
@@ -48,32 +44,6 @@ def project(server, tmp_path_factory) -> Path:
     folder = copy_project(tmp_path_factory.mktemp("project"))
     tb(server, folder, "build")
     return folder
-
-
-def tb(server: ServerProcess, cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    """Run `tb --local <args>` from cwd against server; with ok, fail the test unless it exits 0."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TB_HOST", "TB_TOKEN")}
-    env.update(TB_LOCAL_HOST="127.0.0.1", TB_LOCAL_PORT=str(server.port), TB_CLI_TELEMETRY_OPTOUT="1", TB_VERSION_WARNING="0")
-    done = subprocess.run([str(TB), "--local", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if ok:
-        assert done.returncode == 0, f"tb --local {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def workspace(server: ServerProcess, name: str) -> dict:
-    """The workspace called name, as the CLI's bootstrap lists it (with its admin token)."""
-    listed = requests.get(f"{server.url}/v1/user/workspaces", params={"token": server.admin_token}, timeout=10).json()
-    return next(w for w in listed["workspaces"] if w["name"] == name)
-
-
-def build_workspace_name(project: Path) -> str:
-    """The workspace `tb --local` uses from project (no git branch, no .tinyb there)."""
-    return "Tinybird_Local_Build_" + hashlib.sha256(str(project).encode()).hexdigest()
-
-
-def build_workspace(server: ServerProcess, project: Path) -> dict:
-    """The workspace `tb --local build` uses from project."""
-    return workspace(server, build_workspace_name(project))
 
 
 def variant(project: Path, folder: Path) -> Path:

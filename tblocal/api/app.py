@@ -13,7 +13,8 @@ from starlette.routing import Route
 from .. import write
 from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
 from ..workspaces import Workspaces
-from . import dashboard, data, management, resources, tokens
+from ..copies import Copies
+from . import copies, dashboard, data, management, resources, tokens
 from .cors import Cors
 from .http import json_response
 
@@ -60,6 +61,10 @@ ROUTES = [
     Route("/v0/jobs", resources.list_jobs, methods=["GET"]),
     Route("/v0/jobs/{id}", resources.get_job, methods=["GET"]),
     Route("/examples/query.http", resources.example_url, methods=["GET"]),
+    # copy pipes: runs, and pausing their schedule
+    Route("/v0/pipes/{name}/copy", copies.run_copy, methods=["POST"]),
+    Route("/v0/pipes/{name}/copy/pause", copies.pause_copy, methods=["POST"]),
+    Route("/v0/pipes/{name}/copy/resume", copies.resume_copy, methods=["POST"]),
     # data: health, events, SQL, endpoints
     Route("/v0/health", data.health, methods=["GET"]),
     Route("/v0/events", data.events, methods=["POST"]),
@@ -126,9 +131,11 @@ def create_app(workspaces: Workspaces) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await workspaces.start()
+        app.state.copies.start()
         try:
             yield
         finally:
+            await app.state.copies.close()  # running copies finish before the writers close
             await workspaces.close()
 
     app = Starlette(
@@ -137,6 +144,7 @@ def create_app(workspaces: Workspaces) -> Starlette:
         lifespan=lifespan,
     )
     app.state.workspaces = workspaces
+    app.state.copies = Copies(workspaces)
     app.add_middleware(RequestLog)
     app.add_middleware(Cors)
     return app

@@ -16,7 +16,6 @@ from ..workspace import Workspace
 
 DATASOURCE_DOCS = "https://www.tinybird.co/docs/api-reference/datasource-api"
 APPEND_CHUNK_BYTES = 8 * 1024 * 1024  # a large append is written in batches of about this size, cut at line ends
-MAX_JOBS = 1000  # finished jobs kept for GET /v0/jobs
 
 
 def _stamp(ws: Workspace) -> str:
@@ -35,7 +34,7 @@ def pipe_json(ws: Workspace, pipe: Pipe) -> dict:
               "description": n.description, "node_type": "endpoint" if n is endpoint else _node_type(n),
               "materialized": n.datasource or None} for n in pipe.nodes]
     return {"id": resource_id(ws.database, "pipe", pipe.name), "name": pipe.name, "description": pipe.description,
-            "type": "endpoint" if endpoint else ("materialized" if pipe.materialized else "default"),
+            "type": "endpoint" if endpoint else "copy" if pipe.copy else ("materialized" if pipe.materialized else "default"),
             "endpoint": resource_id(ws.database, "node", f"{pipe.name}.{endpoint.name}") if endpoint else None,
             "created_at": _stamp(ws), "updated_at": _stamp(ws), "nodes": nodes}
 
@@ -89,6 +88,8 @@ async def get_datasource(request: Request) -> Response:
     """One data source, with its row count (the CLI loads fixtures only into empty ones)."""
     ws, grant = access(request)
     name = request.path_params["name"]
+    # by name, or by the id other answers give (a copy job's target: `tb copy run`)
+    name = next((n for n in ws.project.datasources if resource_id(ws.database, "datasource", n) == name), name)
     if name not in ws.project.datasources:
         raise NotFound(f"Data Source '{name[:80]}' not found", DATASOURCE_DOCS)
     if not grant.can_see_datasource(name):
@@ -136,10 +137,7 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
            "statistics": {"row_count": ok, "quarantine_rows": bad, "bytes": len(body)},
            "blocks": [{"process_return": [{"lines": ok, "quarantine": bad, "bytes": len(body)}], "processing_time": 0}],
            "job_url": f"{str(request.base_url).rstrip('/')}/v0/jobs/{job_id}", "created_at": _stamp(ws)}
-    jobs = request.app.state.workspaces.jobs
-    jobs[job_id] = {**job, "workspace": ws.database}
-    while len(jobs) > MAX_JOBS:
-        jobs.pop(next(iter(jobs)))
+    request.app.state.workspaces.keep_job({**job, "workspace": ws.database})
     return job
 
 
@@ -192,7 +190,7 @@ def _jobs_of(request: Request, ws: Workspace) -> list[dict]:
 
 
 async def list_jobs(request: Request) -> Response:
-    """This workspace's recent jobs (appends), newest last."""
+    """This workspace's recent jobs (appends and copies), newest last."""
     ws, _ = access(request)
     return json_response({"jobs": _jobs_of(request, ws)})
 

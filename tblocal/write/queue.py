@@ -61,6 +61,7 @@ class Ingestor(DiskFaults):
         self._task: asyncio.Task | None = None
         self._compactor: asyncio.Task | None = None
         self._closing = False
+        self._stopped = False  # closed: the queue is written and nothing more is
         self.closed_because = "The server is starting or shutting down"
         self.last_write = time.monotonic()
         # While the disk refuses writes: (kind, message) and the free space it must reach to accept again.
@@ -82,16 +83,27 @@ class Ingestor(DiskFaults):
     def write_now(self, datasource: str, requests: list[Request], refused: str | None = None) -> None:
         """Write synchronously, bypassing the queue (loading files, tests): all of requests' rows, or none
         (raising the ApiError to answer: 507 when the disk refuses, 400 when a view refuses the rows)."""
+        def reset() -> None:
+            for r in requests:
+                r.outcome = Outcome()
+
+        self.write_staged(datasource, lambda: self.writers[datasource].commit(
+            requests, refused, before_write=lambda: self.staging.begin(datasource)), reset)
+
+    def write_staged(self, datasource: str, write, on_failure=lambda: None) -> None:
+        """Run write() (which calls staging.begin(datasource), then writes into the staging.shadow database) and
+        publish what it staged: all or nothing, between the writer's commits, errors as write_now's."""
         with self._lock:
+            if self._stopped:
+                raise Unavailable(self.closed_because, EVENTS_DOCS)
             try:
                 try:
-                    self.writers[datasource].commit(requests, refused, before_write=lambda: self.staging.begin(datasource))
+                    write()
                     self.staging.publish(self._publish_stalled, self.retry_s, datasource)
                 except PublishPending:
                     raise
                 except Exception:  # (a BaseException is a dying process: the next start drops the shadow)
-                    for r in requests:
-                        r.outcome = Outcome()
+                    on_failure()
                     self.staging.abort()
                     raise
             except PublishPending:
@@ -109,6 +121,10 @@ class Ingestor(DiskFaults):
                 log.warning("writes accepted again: %s", self.fault[1])
             self.fault = None
             self.staging.ensure_reserve()
+
+    def _wait_for_writes(self) -> None:
+        with self._lock:
+            pass
 
     def _write_batch(self, name: str, batch: list[_Pending]) -> list[tuple[_Pending, object]]:
         """Write a batch in the writer thread; (pending, None | error | _UNANSWERED) for each request.
@@ -258,5 +274,7 @@ class Ingestor(DiskFaults):
         if self._task is not None:
             self._wakeup.set()
             await self._task
+        self._stopped = True  # a copy (write_staged from another thread) still running finishes first
+        await asyncio.to_thread(self._wait_for_writes)
         self._thread.shutdown(wait=True)
         await asyncio.to_thread(self.staging.close)

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..datadir import DataDir, internal_db
 from ..datadir import quarantine as quarantine_table
 from ..engine import Engine, EngineError, quote_ident, quote_string
-from ..project import DataSource, json_key
+from ..jsonpaths import JsonPath, column_path, extract_sql
+from ..project import DataSource
 
 PARSE_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
@@ -68,7 +69,8 @@ class Request:
 @dataclass
 class _Column:
     name: str  # target column
-    key: str  # JSON key / staging column
+    key: str  # staging column: the JSON key, or the JSONPath when it reads deeper
+    path: JsonPath
     type: str
     stage_type: str
     default: str | None  # DEFAULT expression, None when required
@@ -95,8 +97,15 @@ def _columns(ds: DataSource) -> list[_Column]:
         expr = default[len("DEFAULT"):].strip() if default.upper().startswith("DEFAULT") else None
         if expr is None and (nullable or _NO_NULLABLE.match(base)):
             expr = "NULL" if nullable else None
-        cols.append(_Column(c["name"], json_key(c), kind, stage, expr, nullable))
+        path = column_path(c)
+        cols.append(_Column(c["name"], path.root if path.top_level else c["jsonpath"], path, kind, stage, expr, nullable))
     return cols
+
+
+def _roots(cols: list[_Column]) -> list[str]:
+    """The top-level keys read deeper than the top (parsed as their raw JSON text), but not read whole by a column."""
+    whole = {c.key for c in cols if c.path.top_level}
+    return list(dict.fromkeys(c.path.root for c in cols if not c.path.top_level and c.path.root not in whole))
 
 
 class Writer:
@@ -106,6 +115,8 @@ class Writer:
         self.engine, self.db, self.ds = engine, database, ds
         self.target_db = target_db or database  # where commit() writes: the staging (shadow) database
         self.cols = _columns(ds)
+        self.roots = _roots(self.cols)
+        self._parsed_json = True  # whether the parse table holds JSON rows (nested JSONPaths read from their root)
         internal = internal_db(database)
         self.parse_table = f"{internal}.{quote_ident('parse_' + ds.name)}"
         self.stage_table = f"{internal}.{quote_ident('stage_' + ds.name)}"
@@ -120,7 +131,8 @@ class Writer:
             for leftover in self.spool.glob(f"{self.spool_prefix}*.buf"):
                 leftover.unlink(missing_ok=True)
         defs = ", ".join(f"{quote_ident(c.key)} {c.stage_type}" for c in self.cols)
-        for table, extra in ((self.parse_table, f", {LINE_KEY} Nullable(UInt32)"), (self.stage_table, ", __tag UInt32")):
+        roots = "".join(f", {quote_ident(r)} Nullable(String)" for r in self.roots)
+        for table, extra in ((self.parse_table, f"{roots}, {LINE_KEY} Nullable(UInt32)"), (self.stage_table, ", __tag UInt32")):
             engine.execute(f"DROP TABLE IF EXISTS {table}")
             engine.execute(f"CREATE TABLE {table} ({defs}{extra}) ENGINE = Memory")
 
@@ -128,7 +140,9 @@ class Writer:
 
     def _parse(self, data: bytes, fmt: str, skip_errors: bool = False) -> int:
         self.engine.execute(f"TRUNCATE TABLE {self.parse_table}")
-        keys = ", ".join(quote_ident(c.key) for c in self.cols) + (f", {LINE_KEY}" if skip_errors else "")
+        self._parsed_json = fmt == "JSONEachRow"
+        roots = self.roots if self._parsed_json else []  # CSV fills columns by position
+        keys = ", ".join(quote_ident(k) for k in [c.key for c in self.cols] + roots) + (f", {LINE_KEY}" if skip_errors else "")
         options = {**PARSE_SETTINGS, **(SKIP_ERRORS if skip_errors else {})}
         settings = "SETTINGS " + ", ".join(
             f"{k} = {v if isinstance(v, int) else quote_string(v)}" for k, v in options.items()
@@ -155,10 +169,17 @@ class Writer:
 
     def _move(self, tag_sql: str) -> None:
         cols = ", ".join(quote_ident(c.key) for c in self.cols)
+        values = ", ".join(self._read(c) for c in self.cols)
         self.engine.execute(
-            f"INSERT INTO {self.stage_table} ({cols}, __tag) SELECT {cols}, {tag_sql} FROM {self.parse_table}",
+            f"INSERT INTO {self.stage_table} ({cols}, __tag) SELECT {values}, {tag_sql} FROM {self.parse_table}",
             {"max_threads": 1},
         )
+
+    def _read(self, c: _Column) -> str:
+        """A parsed row's value of c: its own column, or for a nested JSONPath the value inside its root's JSON."""
+        if c.path.top_level or not self._parsed_json:
+            return quote_ident(c.key)
+        return extract_sql(c.path, f"ifNull({quote_ident(c.path.root)}, '')", c.stage_type)  # a missing root: nothing inside
 
     def _stage_lines(self, lines: list[bytes], fmt: str, tag: int, bad: list, header: bytes = b"") -> None:
         """Stage lines under tag; lines ClickHouse refuses are appended to bad with their reason."""
@@ -338,8 +359,8 @@ class Writer:
         row: dict = {}
         if isinstance(obj, dict):
             for c in self.cols:
-                if c.key in obj and obj[c.key] is not None:
-                    v = obj[c.key]
+                v = c.path.lookup(obj)
+                if v is not None:
                     row[c.name] = v if isinstance(v, str) else json.dumps(v)
         m = _KEY_IN_ERROR.search(reason)
         column = next((g for g in (m.groups() if m else ()) if g), "")

@@ -1,0 +1,103 @@
+"""A column's JSONPath -> where the write path reads its value: a top-level key, or a ClickHouse
+expression over the raw JSON of the path's first key.
+
+Tinybird's datafiles read `$.key`, nested keys `$.a.b.c`, bracketed keys `$['a b']`, whole arrays
+`$.a[:]` and a field of each element of an array `$.a[:].b`. A top-level key (or a whole top-level
+array) is parsed by ClickHouse's JSONEachRow straight into its column; anything deeper is parsed as
+the raw JSON text of its first key and taken apart with JSONExtract.
+"""
+
+import re
+from dataclasses import dataclass
+
+from .engine import quote_string
+
+ALL = "[:]"  # every element of an array
+_STEP = re.compile(r"""\.([A-Za-z_@$][\w@$-]*)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|(\[\s*:\s*\])""")
+
+
+class JsonPathError(ValueError):
+    """A JSONPath tblocal cannot read, with the reason."""
+
+
+@dataclass(frozen=True)
+class JsonPath:
+    root: str  # the top-level key
+    steps: tuple[str, ...]  # the keys (and ALL) after it
+
+    @property
+    def top_level(self) -> bool:
+        """Whether ClickHouse reads it straight from the row: $.key or $.key[:]."""
+        return self.steps in ((), (ALL,))
+
+    def lookup(self, obj):
+        """The value at this path in a decoded JSON object, or None."""
+        values = [obj.get(self.root) if isinstance(obj, dict) else None]
+        spread = False
+        for step in self.steps:
+            if step == ALL:
+                spread = True
+                values = [v for value in values if isinstance(value, list) for v in value]
+            else:
+                values = [v.get(step) if isinstance(v, dict) else None for v in values]
+        return values if spread else values[0]
+
+
+def parse(jsonpath: str) -> JsonPath:
+    """$.a.b[:].c -> JsonPath("a", ("b", ALL, "c")); JsonPathError for what tblocal cannot read."""
+    text = (jsonpath or "").strip()
+    if not text.startswith("$"):
+        raise JsonPathError(f"JSONPath {jsonpath!r} must start with $")
+    steps, pos = [], 1
+    while pos < len(text):
+        m = _STEP.match(text, pos)
+        if m is None:
+            raise JsonPathError(f"JSONPath {jsonpath!r}: cannot read {text[pos:]!r} (tblocal reads $.key, $['key'], [:])")
+        key = m.group(1) or m.group(2) or m.group(3)
+        steps.append(ALL if m.group(4) else key)
+        pos = m.end()
+    if not steps or steps[0] == ALL:
+        raise JsonPathError(f"JSONPath {jsonpath!r} must name a key first ($.key)")
+    if steps.count(ALL) > 1:
+        raise JsonPathError(f"JSONPath {jsonpath!r}: arrays of arrays ([:] twice) are not read by tblocal")
+    return JsonPath(steps[0], tuple(steps[1:]))
+
+
+def column_path(column: dict) -> JsonPath:
+    """The column's JSONPath, or $.<name> when it has none."""
+    return parse(column["jsonpath"]) if column.get("jsonpath") else JsonPath(column["name"], ())
+
+
+def extract_sql(path: JsonPath, raw: str, stage_type: str) -> str:
+    """ClickHouse SQL reading path's value as stage_type from raw, the SQL of the root key's JSON text."""
+    keys = [quote_string(s) for s in path.steps]
+    if ALL not in path.steps or path.steps[-1] == ALL:  # a value, or a whole array
+        keys = [k for k, s in zip(keys, path.steps) if s != ALL]
+        return f"JSONExtract({', '.join([raw, *keys, quote_string(stage_type)])})"
+    cut = path.steps.index(ALL)
+    m = re.fullmatch(r"Array\((.*)\)", stage_type)
+    if m is None:
+        raise JsonPathError(f"a JSONPath with [:] needs an Array column, not {stage_type}")
+    outer = ", ".join([raw, *keys[:cut]])
+    inner = ", ".join(["x", *keys[cut + 1:], quote_string(m.group(1))])
+    return f"arrayMap(x -> JSONExtract({inner}), JSONExtractArrayRaw({outer}))"
+
+
+def check(columns: list[dict]) -> None:
+    """JsonPathError unless every column's JSONPath can be read, and a key read both whole and
+    deeper is read whole into a String column (its raw JSON text)."""
+    paths = {c["name"]: column_path(c) for c in columns}
+    whole = {p.root: name for name, p in paths.items() if p.top_level}
+    for name, p in paths.items():
+        if p.top_level or p.root not in whole:
+            continue
+        other = next(c for c in columns if c["name"] == whole[p.root])
+        if _base_type(other["type"]) != "String":
+            raise JsonPathError(f"column {name} reads inside $.{p.root}, which column {whole[p.root]} reads whole: "
+                                "that column must be a String (it gets the JSON text)")
+
+
+def _base_type(kind: str) -> str:
+    while (m := re.fullmatch(r"(?:Nullable|LowCardinality)\((.*)\)", kind)):
+        kind = m.group(1)
+    return kind
