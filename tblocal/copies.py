@@ -28,6 +28,7 @@ log = logging.getLogger("tblocal")
 COPY_DOCS = "https://www.tinybird.co/docs/forward/work-with-data/optimize/copy-pipes"
 ON_DEMAND = "@on-demand"
 TICK_S = 1.0  # how often the scheduler looks for due copies (cron is minute-grained)
+ANSWER_WAIT_S = 1.0  # a run's answer waits this long for the copy, so `tb copy run --wait` seldom polls (2 s a poll)
 # Query-string keys the CLI adds to `tb copy run` that are not template variables.
 RUN_KEYS = {"_mode", "on_demand_compute", "cli_version", "__tb__semver", "__tb__deployment"}
 
@@ -152,9 +153,16 @@ class Copies:
                "job_url": f"{base_url.rstrip('/')}/v0/jobs/{job_id}", "statistics": {"total_rows": 0},
                "workspace": ws.database}
         self.workspaces.keep_job(job)
-        task = asyncio.create_task(self._run(ws, pipe, params, job))
+        task = asyncio.create_task(self._run(ws, pipe, params, job), name=job_id)
         self.running.add(task)
         task.add_done_callback(self.running.discard)
+        return job
+
+    async def started(self, job: dict) -> dict:
+        """job, after waiting up to ANSWER_WAIT_S for it: a quick copy is done when its run is answered."""
+        task = next((t for t in self.running if t.get_name() == job["id"]), None)
+        if task is not None:
+            await asyncio.wait({task}, timeout=ANSWER_WAIT_S)
         return job
 
     async def _run(self, ws: Workspace, pipe: Pipe, params: dict, job: dict) -> None:

@@ -29,7 +29,8 @@ async def run_copy(request: Request) -> Response:
     params = dict(request.query_params)
     mode = mode_of(pipe, params.get("_mode"))
     copy_sql(ws.renderer, pipe, params)  # a bad parameter is a 400 now, not a failed job
-    job = request.app.state.copies.submit(ws, pipe, params, mode, str(request.base_url))
+    copies = request.app.state.copies
+    job = await copies.started(copies.submit(ws, pipe, params, mode, str(request.base_url)))
     shown = {k: v for k, v in job.items() if k != "workspace"}
     return json_response({**shown, "job": shown, "tags": {"copy_target_datasource": job["datasource"]["id"]}})
 
