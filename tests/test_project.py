@@ -114,3 +114,11 @@ def test_a_pipe_without_type_endpoint_publishes_nothing(tmp_path):
     (root / "pipes" / "plain.pipe").write_text("NODE only\nSQL >\n    SELECT 1 AS one\n")
     project = load_project(root)
     assert project.pipes["plain"].endpoint is None and "plain" not in project.endpoints
+
+
+def test_forward_query_and_engine_settings_are_read(tmp_path):
+    root = copy_project(tmp_path / "p")
+    path = root / "datasources" / "clicks.datasource"
+    path.write_text(path.read_text() + "ENGINE_SETTINGS index_granularity = 1024\n\nFORWARD_QUERY >\n    SELECT id, user, kind, ts, value, tags\n")
+    clicks = load_project(root).datasources["clicks"]
+    assert clicks.engine_args["settings"] == "index_granularity = 1024"
