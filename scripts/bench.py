@@ -28,6 +28,7 @@ import os
 import platform
 import queue
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -42,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 from tblocal.launcher import ServerProcess  # noqa: E402
 import bench_isolation  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
+
+import bench_stream  # noqa: E402  (scripts/, this script's folder)
 PY = sys.executable
 NAIVE_SQL = ROOT / "scripts" / "bench_naive.sql"
 CHECKPOINTS = (1_000_000, 3_000_000, 10_000_000)
@@ -547,6 +550,8 @@ def print_table(result: dict) -> None:
         if size.get("isolation"):
             bench_isolation.print_result(size["isolation"], sys.stdout)
         print(f"server RSS: {size['rss']['end']['rss_mb']:.0f} MB, peak {size['rss']['end']['peak_rss_mb']:.0f} MB")
+    if "stream" in result:
+        print("\n== stream ==\n" + bench_stream.markdown(result["stream"]))
     print("\ntargets at", f"{result['sizes'][-1]['events']:,}", "events:")
     for v in result["verdicts"]:
         ratio = "" if v["ratio"] is None else f" ({v['ratio']}x)"
@@ -584,6 +589,8 @@ def markdown(result: dict) -> str:
             e = c["endpoint"]
             out.append(f"| {name} | {c['scope']} | {e['p50_ms']:.1f} | {e['p95_ms']:.1f} | {e['p99_ms']:.1f} | "
                        f"{c['naive']['p50_ms']:.1f} | {c['ratio_p50']:.3f} | {'yes' if c['same_result'] else 'no'} |")
+    if "stream" in result:
+        out += ["", "#### Stream workload", "", bench_stream.markdown(result["stream"])]
     return "\n".join(out) + "\n"
 
 
@@ -666,6 +673,8 @@ def main(argv=None) -> None:
     p.add_argument("--json", help="also write the result JSON here (e.g. docs/bench.json)")
     p.add_argument("--chart", help="chart path (default <out>/bench.png)")
     p.add_argument("--markdown", help="also write the tables as Markdown here (default <out>/bench.md)")
+    p.add_argument("--skip-stream", action="store_true", help="without the stream workload (scripts/bench_stream.py)")
+    p.add_argument("--stream", default="", help="options of scripts/bench_stream.py, e.g. '--events 300000 --runs 3'")
     args = p.parse_args(argv)
     Path(args.data).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -679,6 +688,9 @@ def main(argv=None) -> None:
     for n in sizes:
         result["sizes"].append(run_size(n, args))
         result["verdicts"] = verdicts(result["sizes"][-1])
+        out_json.write_text(json.dumps(result, indent=1))
+    if not args.skip_stream:
+        result["stream"] = bench_stream.run(bench_stream.parse_args([*shlex.split(args.stream), "--data", args.data, "--out", args.out]))
         out_json.write_text(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,8 @@ class Options:
     seed: int
     start: dt.date
     days: int
+    users: int = 0  # 0: events // 40
+    contents: int = 0  # 0: events // 50
 
 
 def zipf_cum_weights(n: int, s: float) -> list[float]:
@@ -146,9 +148,9 @@ class Generator:
         fake = Faker("en_US")
         fake.seed_instance(opts.seed)
         n = max(1, opts.events)
-        self.users = make_users(self.rng, fake, max(len(SPECIAL_USERS) + 5, n // 40))
+        self.users = make_users(self.rng, fake, max(len(SPECIAL_USERS) + 5, opts.users or n // 40))
         self.user_cum = zipf_cum_weights(len(self.users), 0.6)
-        self.content = make_content(self.rng, max(len(SPECIAL_CONTENT) + 10, n // 50))
+        self.content = make_content(self.rng, max(len(SPECIAL_CONTENT) + 10, opts.contents or n // 50))
         self.content_cum = zipf_cum_weights(len(self.content), 1.07)
         self.fmt = DayFormatter()
         self.dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -286,6 +288,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2024, 1, 1),
                    help="first day, YYYY-MM-DD (UTC)")
     p.add_argument("--days", type=int, default=30)
+    p.add_argument("--users", type=int, default=0, help="distinct users (default: events / 40)")
+    p.add_argument("--contents", type=int, default=0, help="distinct contents (default: events / 50)")
     p.add_argument("--out", default="-", help="output path, '-' for stdout")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="force the progress bar on/off (default: on for large N on a tty)")
@@ -298,7 +302,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     args = parse_args(argv)
-    opts = Options(events=args.events, seed=args.seed, start=args.start, days=args.days)
+    opts = Options(events=args.events, seed=args.seed, start=args.start, days=args.days, users=args.users, contents=args.contents)
     if args.out == "-":
         # Explicit UTF-8 and '\n' so output bytes don't depend on the locale or OS.
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
