@@ -109,7 +109,7 @@ def run(ws: Workspace, pipe: Pipe, params: dict, mode: str) -> int:
                 ws.engine.execute(f"DROP TABLE IF EXISTS {fresh} SYNC")
     else:
         def write() -> None:
-            ws.ingestor.staging.begin(target)
+            ws.ingestor.staging.begin()
             shadow = f"{quote_ident(ws.ingestor.staging.shadow)}.{quote_ident(target)}"  # the target's staging copy
             ws.engine.execute(f"INSERT INTO {shadow} ({names}) {sql}")
             copied[0] = int(ws.engine.scalar(f"SELECT count() FROM {shadow}") or 0)

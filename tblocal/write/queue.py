@@ -88,10 +88,10 @@ class Ingestor(DiskFaults):
                 r.outcome = Outcome()
 
         self.write_staged(datasource, lambda: self.writers[datasource].commit(
-            requests, refused, before_write=lambda: self.staging.begin(datasource)), reset)
+            requests, refused, before_write=self.staging.begin), reset)
 
     def write_staged(self, datasource: str, write, on_failure=lambda: None) -> None:
-        """Run write() (which calls staging.begin(datasource), then writes into the staging.shadow database) and
+        """Run write() (which calls staging.begin(), then writes into the staging.shadow database) and
         publish what it staged: all or nothing, between the writer's commits, errors as write_now's."""
         with self._lock:
             if self._stopped:

@@ -59,7 +59,6 @@ class Staging:
         self._cleaner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-staging")
         # A commit's attaches to different tables run side by side (each table's own are one ALTER).
         self._attachers = ThreadPoolExecutor(max_workers=3, thread_name_prefix="tblocal-attach")
-        self._marks: Future | None = None  # the real tables' marks, read while the shadow is written
         self._clearing: Future | None = None
         self._begun = False  # the current commit wrote (or may have written) to the shadow
 
@@ -142,10 +141,9 @@ class Staging:
 
     # -- a commit
 
-    def begin(self, datasource: str | None = None) -> None:
+    def begin(self) -> None:
         """Right before a commit writes to the shadow: it must be empty (raises the storage error when it
-        cannot be emptied). The real tables' marks are read meanwhile: nothing else writes them until
-        this commit publishes."""
+        cannot be emptied)."""
         self._settle()
         if not self.created:
             self._create()
@@ -153,26 +151,12 @@ class Staging:
             self.clear()
         self.dirty = True  # until published and emptied, or aborted
         self._begun = True
-        self._marks = self._cleaner.submit(self._read_marks, self.reach.get(datasource) or self.tables)
-
-    def _read_marks(self, tables: list[str]) -> dict[str, int]:
-        """Each table's highest block number so far (0 without parts)."""
-        marks = {t: 0 for t in tables}
-        for row in self.engine.rows(
-            "SELECT table, max(max_block_number) AS mark FROM system.parts "
-            f"WHERE database = {quote_string(self.db)} AND table IN ({', '.join(map(quote_string, tables))}) GROUP BY table"
-        ):
-            marks[row["table"]] = int(row["mark"])
-        return marks
 
     def _settle(self) -> None:
         """Wait for the emptying of the last commit's shadow tables (it leaves dirty set when it failed)."""
         if self._clearing is not None:
             self._clearing.result()
             self._clearing = None
-        if self._marks is not None:
-            self._marks.exception()  # wait; a failed read is read again by publish
-            self._marks = None
 
     def _clear_quietly(self, tables: list[str]) -> None:
         try:
@@ -221,16 +205,8 @@ class Staging:
         if not self._begun:  # the commit wrote nothing: never publish what another left in the shadow
             return
         self._begun = False
-        candidates = self.reach.get(datasource) or self.tables
-        marks_read, self._marks = self._marks, None
-        parts = self.engine.rows(
-            "SELECT table, partition_id, count() AS parts FROM system.parts "
-            f"WHERE database = {quote_string(self.shadow)} AND table IN ({', '.join(map(quote_string, candidates))}) AND active "
-            "GROUP BY table, partition_id ORDER BY table, partition_id"
-        )
+        parts, marks = self._staged(self.reach.get(datasource) or self.tables)
         if not parts:
-            if marks_read is not None:
-                marks_read.exception()
             self.dirty = False
             return
         for row in parts:
@@ -239,11 +215,7 @@ class Staging:
                     f"OPTIMIZE TABLE {self._sh(row['table'])} PARTITION ID {quote_string(row['partition_id'])} FINAL"
                 )
         tables = sorted({row["table"] for row in parts})
-        try:
-            marks = marks_read.result() if marks_read is not None else self._read_marks(tables)
-        except (EngineError, OSError):
-            marks = self._read_marks(tables)
-        marks = {t: marks.get(t, 0) if t in marks else self._read_marks([t])[t] for t in tables}
+        marks = {t: marks.get(t, 0) for t in tables}
         state = {"phase": "publish", "marks": marks, "partitions": [[row["table"], row["partition_id"]] for row in parts]}
         self._write_journal(state)  # raises on a full or read-only disk: nothing attached yet
         attempt = 0
@@ -260,6 +232,21 @@ class Staging:
                 time.sleep(retry_s)
         self._remove_journal()
         self._clearing = self._cleaner.submit(self._clear_quietly, tables)
+
+    def _staged(self, tables: list[str]) -> tuple[list[dict], dict[str, int]]:
+        """In one read of system.parts: the shadow's partitions of tables (with their part counts), and each
+        real table's mark, its highest block number so far (no part: 0). Nothing else writes the real tables
+        until this commit is published (the writer's lock; merges and compaction make no new block number)."""
+        rows = self.engine.rows(
+            f"SELECT database = {quote_string(self.shadow)} AS staged, table, if(staged, partition_id, '') AS partition_id, "
+            "count() AS parts, max(max_block_number) AS mark FROM system.parts "
+            f"WHERE database IN ({quote_string(self.db)}, {quote_string(self.shadow)}) "
+            f"AND table IN ({', '.join(map(quote_string, tables))}) AND active "
+            "GROUP BY staged, table, partition_id ORDER BY table, partition_id"
+        )
+        parts = [row for row in rows if int(row["staged"])]
+        marks = {row["table"]: int(row["mark"]) for row in rows if not int(row["staged"])}
+        return parts, marks
 
     def _attach(self, state: dict, check: bool) -> None:
         """Attach each journaled partition not attached yet (check: tell by block numbers; else none is).
