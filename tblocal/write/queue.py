@@ -16,6 +16,7 @@ from ..project import Project
 from . import compaction
 from .body import EVENTS_DOCS
 from .disk import MIN_FREE_BYTES, DiskFaults
+from .linger import Linger
 from .rows import Outcome, Request, Writer
 from .staging import PublishPending, Staging
 
@@ -56,6 +57,7 @@ class Ingestor(DiskFaults):
         self.queues: dict[str, list[_Pending]] = {name: [] for name in self.writers}
         self.queued_bytes = 0
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tblocal-writer")
+        self._linger = Linger()
         self._lock = threading.Lock()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -210,6 +212,9 @@ class Ingestor(DiskFaults):
                 for name, queue in self.queues.items():
                     if not queue:
                         continue
+                    if not self._closing:
+                        await self._linger.gather(name, queue, self._wakeup)
+                    started = time.monotonic()
                     batch, size = [], 0
                     while queue and (not batch or size + len(queue[0].request.body) <= self.batch_bytes):
                         batch.append(queue.pop(0))
@@ -235,6 +240,8 @@ class Ingestor(DiskFaults):
                     if requeue:
                         queue[0:0] = requeue
                         stalled = True
+                    answered = sum(1 for p, error in results if p.done is not None and error is None)
+                    self._linger.committed(name, answered, len(queue), time.monotonic() - started)
                 if stalled:
                     if self._closing:
                         stalls_at_close += 1
