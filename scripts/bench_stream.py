@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench import batches, case_params, cases, pct, sample_users, timed_loop  # noqa: E402
+import bench  # noqa: E402  (bench.py imports this module too: names are read at call time)
 
 from tblocal.launcher import ServerProcess  # noqa: E402
 
@@ -79,7 +79,7 @@ def ensure_baseline(args) -> Path:
 def post_all(port: int, token: str, path: Path, args) -> dict:
     """Every batch of the file to /v0/events, wait=true, from args.clients threads; rows/s and request times."""
     work: queue.Queue = queue.Queue()
-    for chunk in batches(path, args.batch_rows):
+    for chunk in bench.batches(path, args.batch_rows):
         work.put(chunk)
     rows, errors, ms = [0], [], []
     lock = threading.Lock()
@@ -115,7 +115,7 @@ def post_all(port: int, token: str, path: Path, args) -> dict:
     if errors:
         raise SystemExit(f"bench_stream: {len(errors)} batches failed, first: {errors[0]}")
     return {"rows": rows[0], "seconds": round(seconds, 3), "rows_per_s": round(rows[0] / seconds),
-            "request_p50_ms": round(pct(ms, 50), 1), "request_p90_ms": round(pct(ms, 90), 1), "request_p99_ms": round(pct(ms, 99), 1)}
+            "request_p50_ms": round(bench.pct(ms, 50), 1), "request_p90_ms": round(bench.pct(ms, 90), 1), "request_p99_ms": round(bench.pct(ms, 99), 1)}
 
 
 def endpoints(port: int, token: str, case_list: list[dict], calls: int) -> dict:
@@ -125,14 +125,14 @@ def endpoints(port: int, token: str, case_list: list[dict], calls: int) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     for case in case_list:
         def call(i, case=case):
-            conn.request("GET", f"/v0/pipes/{case['pipe']}.json?" + urlencode(case_params(case, i)), headers=headers)
+            conn.request("GET", f"/v0/pipes/{case['pipe']}.json?" + urlencode(bench.case_params(case, i)), headers=headers)
             resp = conn.getresponse()
             body = resp.read()
             if resp.status != 200:
                 raise SystemExit(f"bench_stream: {case['name']} -> {resp.status} {body[:300]!r}")
 
-        ms = timed_loop(call, calls, budget_s=1e9, min_reps=calls)
-        out[case["name"]] = {"p50_ms": round(pct(ms, 50), 2), "p90_ms": round(pct(ms, 90), 2), "n": len(ms)}
+        ms = bench.timed_loop(call, calls, budget_s=1e9, min_reps=calls)
+        out[case["name"]] = {"p50_ms": round(bench.pct(ms, 50), 2), "p90_ms": round(bench.pct(ms, 90), 2), "n": len(ms)}
     conn.close()
     return out
 
@@ -185,7 +185,7 @@ def raw_main(argv) -> None:
         conn.query(stmt)
     conn.query("CREATE DATABASE plain ENGINE = Atomic")
     conn.query(create_table("plain", project.datasources["user_events"]))
-    chunks = [c.decode() for c in batches(Path(a.file), a.batch_rows)]
+    chunks = [c.decode() for c in bench.batches(Path(a.file), a.batch_rows)]
     result = {}
     for key, table in (("with_mvs", "mv.user_events"), ("table_only", "plain.user_events")):
         start = time.perf_counter()
@@ -223,7 +223,7 @@ def run(args) -> dict:
     Path(args.data).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     path = ensure_data(args)
-    case_list = cases(sample_users(path))
+    case_list = bench.cases(bench.sample_users(path))
     new_tree = Path(args.new_dir) if args.new_dir else ROOT
     old_tree = ensure_baseline(args) if "old" in args.sides else None
     sides = {"new": new_tree, "old": old_tree}

@@ -40,7 +40,7 @@ def body(rows, extra: str = "") -> bytes:
 def test_a_commit_is_invisible_until_published(engine, commit):
     staging, writer, db = commit
     assert staging.shadow == f"{db}__shadow"
-    staging.begin("clicks")
+    staging.begin()
     assert staging.reach["clicks"] == ["clicks", "clicks_daily_mv", "clicks_quarantine"]
     request = Request(body(ROWS, '\n{"id": "bad"}'))
     writer.commit([request])
@@ -52,14 +52,14 @@ def test_a_commit_is_invisible_until_published(engine, commit):
     assert counts(engine, db) == {"clicks": 6, "clicks_quarantine": 1, "clicks_daily_mv": 2}
     assert engine.rows(f"SELECT user, sum(clicks) AS c, sum(total_value) AS v FROM {db}.clicks_daily_mv GROUP BY user ORDER BY user") == [
         {"user": "u0", "c": 3, "v": 6}, {"user": "u1", "c": 3, "v": 9}]
-    staging.begin("clicks")  # the next commit starts from an empty shadow
+    staging.begin()  # the next commit starts from an empty shadow
     assert counts(engine, staging.shadow) == {"clicks": 0, "clicks_quarantine": 0, "clicks_daily_mv": 0}
     staging.abort()
 
 
 def test_an_aborted_commit_leaves_nothing(engine, commit):
     staging, writer, db = commit
-    staging.begin("clicks")
+    staging.begin()
     writer.commit([Request(body(ROWS))])
     staging.abort()
     assert counts(engine, db) == {"clicks": 0, "clicks_quarantine": 0, "clicks_daily_mv": 0}
@@ -70,7 +70,7 @@ def test_an_aborted_commit_leaves_nothing(engine, commit):
 
 def test_refused_rows_all_go_to_the_quarantine_with_the_reason(engine, commit):
     staging, writer, db = commit
-    staging.begin("clicks")
+    staging.begin()
     request = Request(body(ROWS[:2]))
     writer.commit([request], refused="a view refused them")
     staging.publish(datasource="clicks")
@@ -85,7 +85,7 @@ def test_refused_rows_all_go_to_the_quarantine_with_the_reason(engine, commit):
 def test_two_requests_in_one_commit_get_their_own_outcomes(engine, commit):
     staging, writer, db = commit
     first, second = Request(body(ROWS[:4])), Request(body(ROWS[4:], '\nnot json'))
-    staging.begin("clicks")
+    staging.begin()
     writer.commit([first, second])
     staging.publish(datasource="clicks")
     assert [(r.outcome.successful_rows, r.outcome.quarantined_rows) for r in (first, second)] == [(4, 0), (2, 1)]
