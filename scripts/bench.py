@@ -42,9 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tblocal.launcher import ServerProcess  # noqa: E402
 import bench_isolation  # noqa: E402
+import bench_stream  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
-
-import bench_stream  # noqa: E402  (scripts/, this script's folder)
 PY = sys.executable
 NAIVE_SQL = ROOT / "scripts" / "bench_naive.sql"
 CHECKPOINTS = (1_000_000, 3_000_000, 10_000_000)
