@@ -32,7 +32,7 @@ def test_waits_for_the_clients_just_answered_and_no_longer():
     linger = Linger()
     linger.committed("events", answered=1, still_queued=1, seconds=0.4)  # expects 2; waits 50 ms at most
     queue = [object()]
-    waited = _gather(linger, queue, [0.01])
+    waited = _gather(linger, queue, [0.0])
     assert len(queue) == 2
     assert waited < LINGER_MAX_S
 
