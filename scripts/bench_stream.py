@@ -23,13 +23,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import queue
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -78,43 +75,12 @@ def ensure_baseline(args) -> Path:
 
 def post_all(port: int, token: str, path: Path, args) -> dict:
     """Every batch of the file to /v0/events, wait=true, from args.clients threads; rows/s and request times."""
-    work: queue.Queue = queue.Queue()
-    for chunk in bench.batches(path, args.batch_rows):
-        work.put(chunk)
-    rows, errors, ms = [0], [], []
-    lock = threading.Lock()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        while True:
-            try:
-                body = work.get_nowait()
-            except queue.Empty:
-                break
-            t = time.perf_counter()
-            conn.request("POST", "/v0/events?name=user_events&wait=true", body=body, headers=headers)
-            resp = conn.getresponse()
-            out = resp.read()
-            with lock:
-                ms.append((time.perf_counter() - t) * 1000)
-                if resp.status == 200:
-                    data = json.loads(out)
-                    rows[0] += data["successful_rows"] + data["quarantined_rows"]
-                else:
-                    errors.append(f"{resp.status} {out[:200]!r}")
-        conn.close()
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(args.clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - start
-    if errors:
-        raise SystemExit(f"bench_stream: {len(errors)} batches failed, first: {errors[0]}")
-    return {"rows": rows[0], "seconds": round(seconds, 3), "rows_per_s": round(rows[0] / seconds),
+    totals = bench.post_batches(port, bench.batches(path, args.batch_rows), headers, args.clients)
+    if totals["errors"]:
+        raise SystemExit(f"bench_stream: {len(totals['errors'])} batches failed, first: {totals['errors'][0]}")
+    rows, seconds, ms = totals["successful_rows"] + totals["quarantined_rows"], totals["seconds"], totals["ms"]
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds),
             "request_p50_ms": round(bench.pct(ms, 50), 1), "request_p90_ms": round(bench.pct(ms, 90), 1), "request_p99_ms": round(bench.pct(ms, 99), 1)}
 
 
