@@ -82,7 +82,7 @@ TB_LOCAL_URL = http://$(or $(TB_LOCAL_HOST),localhost):$(or $(TB_LOCAL_PORT),718
 # Tries (3 s apart) `local-wait` makes while the container starts.
 TB_LOCAL_RETRIES ?= 60
 # `local-test-run` fails unless `tb test run` reports N/N passed with N >= this (tests/*.yaml).
-TB_TESTS_MIN ?= 5
+TB_TESTS_MIN ?= 6
 # What `fmt-changed` diffs against (CI passes origin/<base branch>).
 BASE_REF ?= origin/main
 # NDJSON files appended to the landing data source by `load-fixtures`.

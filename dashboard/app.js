@@ -129,7 +129,7 @@
       clearResults(p);
       p.prev.disabled = p.offset === 0;
       if (p.offset > 0) setPanel(p, "empty", "No more rows: no events past row " + p.offset + ".");
-      else setPanel(p, "empty", "No events in this date range for these filters.");
+      else setPanel(p, "empty", p.cfg.empty || "No events in this date range for these filters.");
       return;
     }
     renderTable(p, p.cfg.columns(params), rows);
@@ -223,7 +223,7 @@
       if (seq !== state.connectSeq) return;
       if (check.verdict === "admin") {
         forgetToken("Refused: this token can list the workspace's tokens (GET /v0/tokens answered 200), so it is an admin token. " +
-          "This page only uses a read token: use endpoints_read, which can read the five endpoints and nothing else.");
+          "This page only uses a read token: use endpoints_read, which can read the six endpoints and nothing else.");
         return;
       }
       if (check.verdict === "unreachable") {

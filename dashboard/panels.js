@@ -101,5 +101,22 @@
         return converted + " of " + rows.length + " converted.";
       },
     },
+    {
+      pipe: "api_usage",
+      title: "API health",
+      blurb: "Calls per endpoint as the host recorded them (tinybird.pipe_stats_rt: the last 7 days), busiest first: errors (HTTP status 400 or more) and latency percentiles in ms. The chart shows p50 and p95.",
+      filters: [], // the shared dates pick events, not calls
+      pageSize: 10,
+      empty: "No endpoint calls recorded yet.",
+      columns: function () {
+        return ["pipe_name", "requests", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms", "rows_read", "last_call"];
+      },
+      chart: function (rows) {
+        return Dash.hbars(
+          rows.map(function (r) { return { label: r.pipe_name, values: { p50_ms: r.p50_ms, p95_ms: r.p95_ms } }; }),
+          [{ key: "p50_ms", name: "p50 ms", cls: "s-a" }, { key: "p95_ms", name: "p95 ms", cls: "s-b" }]
+        );
+      },
+    },
   ];
 })(window.Dash = window.Dash || {});

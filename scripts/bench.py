@@ -44,6 +44,7 @@ from tblocal.launcher import ServerProcess  # noqa: E402
 import bench_isolation  # noqa: E402
 import bench_stream  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
+import bench_usage  # noqa: E402  (scripts/, next to this file)
 PY = sys.executable
 NAIVE_SQL = ROOT / "scripts" / "bench_naive.sql"
 CHECKPOINTS = (1_000_000, 3_000_000, 10_000_000)
@@ -289,8 +290,8 @@ def run_raw(path: Path, args, case_list: list[dict]) -> dict:
 class Server(ServerProcess):
     """tblocal on this repo, with what the bench reads off it: raw HTTP requests, RSS, idleness."""
 
-    def __init__(self, data_dir: Path, log: Path):
-        super().__init__(ROOT, data_dir, log_path=log)
+    def __init__(self, data_dir: Path, log: Path, env: dict | None = None):
+        super().__init__(ROOT, data_dir, env=env, log_path=log)
 
     def start(self) -> "Server":
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -502,7 +503,8 @@ def run_size(n: int, args) -> dict:
         cmp[name] = {"pipe": case["pipe"], "scope": case["scope"], "params": {k: ("<rotating %d users>" % len(v) if isinstance(v, list) else v) for k, v in case["params"].items()},
                      "endpoint": {k: v for k, v in e.items() if k != "first"}, "naive": {k: v for k, v in r.items() if k != "first"},
                      "ratio_p50": round(e["p50_ms"] / r["p50_ms"], 4), "same_result": same(e["first"], r["first"])}
-    return {"events": n, "ingest": {"tblocal": ingest, "raw_chdb": raw["ingest"],
+    usage = bench_usage.run(path, args, case_list) if args.usage_rounds else None
+    return {"events": n, "usage": usage, "ingest": {"tblocal": ingest, "raw_chdb": raw["ingest"],
                                     "ratio_rows_per_s": round(ingest["rows_per_s"] / raw["ingest"]["rows_per_s"], 3),
                                     "ratio_vs_raw_with_mvs": round(ingest["rows_per_s"] / raw["ingest"]["with_mvs"]["rows_per_s"], 3)},
             "endpoints": cmp, "single_event": single, "isolation": isolation,
@@ -532,6 +534,8 @@ def verdicts(size: dict) -> list[dict]:
     for name, c in ((size.get("isolation") or {}).get("cases") or {}).items():
         out.append({"target": f"{name}: p90 under {bench_isolation.HEAVY_CLIENTS} heavy /v0/sql <= {bench_isolation.GOAL_RATIO:g}x idle",
                     "value": f"p90 {c['loaded']['p90_ms']:.1f} ms loaded, {c['idle']['p90_ms']:.1f} ms idle", "ratio": c["ratio_p90"], "met": c["met"]})
+    if size.get("usage"):
+        out += bench_usage.verdicts(size["usage"])
     peak = size["rss"]["end"]["peak_rss_mb"]
     out.append({"target": "RSS <= 1.5 GB", "value": f"{size['rss']['end']['rss_mb']:.0f} MB (peak {peak:.0f} MB)",
                 "ratio": None, "met": peak <= t["rss_mb_max"]})
@@ -685,6 +689,7 @@ def main(argv=None) -> None:
     p.add_argument("--markdown", help="also write the tables as Markdown here (default <out>/bench.md)")
     p.add_argument("--skip-stream", action="store_true", help="without the stream workload (scripts/bench_stream.py)")
     p.add_argument("--stream", default="", help="options of scripts/bench_stream.py, e.g. '--events 300000 --runs 3'")
+    bench_usage.add_arguments(p)
     args = p.parse_args(argv)
     Path(args.data).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)

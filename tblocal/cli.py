@@ -118,6 +118,9 @@ def load(args, settings: Settings) -> None:
     except ApiError as e:
         raise SystemExit(f"tblocal: {e.message}") from None
     print(json.dumps({"successful_rows": ok, "quarantined_rows": bad}))
+    from . import usage
+
+    usage.recorder(ws.engine).close()  # the load, in datasources_ops_log
     lock.close()
 
 

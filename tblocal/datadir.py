@@ -4,7 +4,8 @@
       tblocal.lock                  held by the serving process (chDB opens a dir once)
       chdb/                         the chDB databases: one per workspace (`tb`, `w_<id>`), with its <db>__shadow
                                     (commits being staged), <db>__internal (parse buffers, in memory) and, during a
-                                    build or deployment, <db>__check (a scratch copy of the new tables)
+                                    build or deployment, <db>__check (a scratch copy of the new tables), and
+                                    <db>__tinybird (its service data sources, see usage.py)
       spool/                        batches being parsed (FROM INFILE); a killed process's leftovers go at start
       disk-reserve                  bytes given up on a full disk so a failed commit can be undone
       workspaces.json               the workspaces, the user token, the organization id
@@ -54,6 +55,11 @@ def internal_db(database: str) -> str:
 def check_db(database: str) -> str:
     """The scratch database a build or deployment of database is checked in."""
     return f"{database}__check"
+
+
+def service_db(database: str) -> str:
+    """The database holding a workspace's service data sources (tinybird.pipe_stats_rt, ...; see usage.py)."""
+    return f"{database}__tinybird"
 
 
 def quarantine(datasource: str) -> str:

@@ -23,8 +23,9 @@ _opened: dict[str, "Engine"] = {}
 class Result:
     data: bytes
     elapsed: float
-    rows_read: int
+    rows_read: int  # rows and bytes the query scanned
     bytes_read: int
+    result_rows: int = 0
 
 
 class EngineError(Exception):
@@ -109,7 +110,8 @@ class Engine:
         except Exception as e:
             self._discard(conn)
             raise parse_error(e) from None
-        return Result(res.bytes() or b"", res.elapsed(), res.rows_read(), res.bytes_read())
+        # chDB's rows_read() counts the rows returned; storage_*_read() what was scanned.
+        return Result(res.bytes() or b"", res.elapsed(), res.storage_rows_read(), res.storage_bytes_read(), res.rows_read())
 
     def _discard(self, conn) -> None:
         """chDB keeps the output a failed query had written so far and prepends it to that connection's next

@@ -13,8 +13,8 @@ from tinybird.sql_template import (
 )
 from tinybird.sql_toolset import MissingResource, replace_tables
 
-from . import sandbox
-from .datadir import quarantine
+from . import sandbox, usage
+from .datadir import quarantine, service_db
 from .errors import ApiError, BadRequest, NotFound
 from .project import Node, Pipe, Project
 
@@ -67,9 +67,11 @@ def validate_params(pipe: Pipe, params: dict[str, str]) -> None:
 class Renderer:
     """Renders a project's pipes into SQL over one ClickHouse database."""
 
-    def __init__(self, project: Project, database: str):
+    def __init__(self, project: Project, database: str, service_database: str | None = None):
         self.project = project
         self.database = database
+        # tinybird.<name> -> this database (a scratch check database reads the workspace's own)
+        self.service_database = service_database or service_db(database)
 
     @property
     def allowed_tables(self) -> set[str]:
@@ -97,7 +99,7 @@ class Renderer:
             if node is target:
                 break
         nodes = {n: f"({sql})" for n, sql in rendered.items() if n != target.name}
-        return self.resolve(rendered[target.name], nodes, params, _depth)
+        return self.resolve(rendered[target.name], nodes, params, _depth, service=target.type != "materialized")
 
     def render(self, node: Node, params: dict) -> str:
         """One node's SQL with its template evaluated; template errors become 400."""
@@ -112,13 +114,21 @@ class Renderer:
             raise _template_error(e, 400) from None
         return sql
 
-    def resolve(self, sql: str, extra: dict[str, str], params: dict, _depth: int = 0) -> str:
-        """Rewrite table names: nodes and pipes become subqueries, data sources database.table."""
+    def resolve(self, sql: str, extra: dict[str, str], params: dict, _depth: int = 0, service: bool = True) -> str:
+        """Rewrite table names: nodes and pipes become subqueries, data sources database.table, service data
+        sources (tinybird.<name>) the workspace's service database; service False: those are refused."""
         replacements: dict = {("", name): ("", sub) for name, sub in extra.items()}
         for name in self.allowed_tables:
             replacements.setdefault(("", name), (self.database, name))
         # Pipes may be referenced by the target or by any earlier node it inlines.
-        referenced = {t for text in (sql, *extra.values()) for _, t, _ in sandbox.used_tables(text)}
+        used = {(d, t) for text in (sql, *extra.values()) for d, t, _ in sandbox.used_tables(text)}
+        referenced = {t for d, t in used if not d}
+        for db, name in used:
+            if db == usage.SERVICE_DATABASE and name in usage.TABLES:
+                if not service:
+                    raise BadRequest(f"[Error] Service data sources cannot be used in materialized views: '{db}.{name}'",
+                                     usage.DOCS)
+                replacements[(db, name)] = (self.service_database, name)
         for name in referenced & set(self.project.endpoints) - set(extra):
             if _depth > 8:
                 raise BadRequest("[Error] Pipes reference each other too deeply")
@@ -132,7 +142,7 @@ class Renderer:
             raise
         except ValueError as e:
             raise BadRequest(f"[Error] {sandbox._clean(e)}") from None
-        sandbox.check(out, self.database, self.allowed_tables)
+        sandbox.check(out, self.database, self.allowed_tables, {self.service_database: set(usage.TABLES)})
         return out
 
 

@@ -43,14 +43,16 @@ def used_tables(sql: str) -> list[tuple[str, str, str]]:
         raise BadRequest(f"[Error] {_clean(e)}", QUERY_API_DOCS) from None
 
 
-def check(sql: str, database: str, allowed: set[str]) -> None:
-    """Raise unless sql reads only database.<allowed names> and harmless table functions."""
+def check(sql: str, database: str, allowed: set[str], also: dict[str, set[str]] | None = None) -> None:
+    """Raise unless sql reads only database.<allowed names>, also's {database: names} and harmless table functions."""
     for db, table, function in used_tables(sql):
         if function:
             if function not in ENABLED_TABLE_FUNCTIONS:
                 raise Forbidden(f"[Error] The query uses disabled table functions: '{function}'", QUERY_API_DOCS)
             if not (db or table):
                 continue
+        if also and table in also.get(db, ()):
+            continue
         if db != database or table not in allowed:
             name = f"{db}.{table}" if db else table
             raise Forbidden(f"[Error] Resource '{name}' not found", QUERY_API_DOCS)

@@ -30,6 +30,7 @@ class Settings:
     disk_reserve_bytes: int = _setting(8 * 1024 * 1024, "TBLOCAL_DISK_RESERVE_BYTES", "bytes kept in a reserve file in the data dir, given up on a full disk so a failed write can be undone; 0 = none")
     ingest_retry_s: float = _setting(1.0, "TBLOCAL_INGEST_RETRY", "seconds between retries of acknowledged (wait=false) rows the disk refused; they stay queued (at most TBLOCAL_INGEST_QUEUE_BYTES) meanwhile")
     compact_after_s: float = _setting(5.0, "TBLOCAL_COMPACT_AFTER", "idle seconds after the last write before each partition is merged into one part; 0 = never")
+    record_usage: bool = _setting(True, "TBLOCAL_RECORD_USAGE", "record endpoint calls and data operations in the service data sources (tinybird.pipe_stats_rt, ...); 0 = off")
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
@@ -45,5 +46,7 @@ class Settings:
 
 
 def _convert(kind, raw):
-    kind = {"int": int, "float": float, "str": str, "Path": Path}.get(kind, kind) if isinstance(kind, str) else kind
+    kind = {"int": int, "float": float, "str": str, "Path": Path, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
+    if kind is bool and isinstance(raw, str):  # bool("0") is True: read the words people write
+        return raw.strip().lower() not in ("0", "false", "no", "off")
     return kind(raw)

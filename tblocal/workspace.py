@@ -4,10 +4,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from . import sandbox
+from . import sandbox, usage
 from .ddl import Schema, backfill, desired_state
-from .datadir import DataDir, internal_db, quarantined
-from .engine import Engine, EngineError, quote_ident, quote_string
+from .datadir import DataDir, internal_db, quarantined, service_db
+from .engine import Engine, EngineError, Result, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound
 from .formats import output_settings
 from .lanes import lanes
@@ -32,6 +32,8 @@ class Workspace:
         self.paths = DataDir(Path(settings.data_dir))
         self.engine = Engine.open(self.paths.chdb)
         self.renderer = Renderer(self.project, database)
+        for sql in usage.create_statements(database):
+            self.engine.execute(sql)
         Schema(self.engine, self.paths.schema(database)).apply(self.project, self.renderer, rebuild_views)
         # TB_TOKEN is the default workspace's admin token; every other workspace makes its own.
         self.tokens = TokenStore(self.paths.tokens(database), self.project, settings.admin_token if database == DEFAULT_DATABASE else "")
@@ -49,7 +51,7 @@ class Workspace:
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
-        for db in (self.database, self.ingestor.staging.shadow, internal_db(self.database)):
+        for db in (self.database, self.ingestor.staging.shadow, internal_db(self.database), service_db(self.database)):
             self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
         for path in self.paths.database_files(self.database):
             path.unlink(missing_ok=True)
@@ -83,16 +85,18 @@ class Workspace:
             "max_bytes_before_external_sort": s.query_spill_bytes,
         }
 
-    async def run(self, sql: str, fmt: str, params: dict, lane: str = "endpoint") -> bytes:
+    async def run(self, sql: str, fmt: str, params: dict, lane: str = "endpoint") -> Result:
         """Run a checked SELECT on its lane's threads (endpoint or query_api), bounded in time, memory, rows and
         concurrency."""
         way = self.lanes[lane]
         try:
             settings = {**self._limits(), **way.settings, **output_settings(params)}
+            if usage.reads_service(sql, self.database):  # what was recorded until now is read too
+                await asyncio.to_thread(usage.recorder(self.engine).flush)
             result = await way.run(self.engine.query, sql, fmt, settings)
         except EngineError as e:
             raise e.to_api_error() from None
-        return result.data
+        return result
 
     def pipe_sql(self, grant: Grant, name: str, params: dict) -> str:
         """The SQL of an endpoint for this token, with q applied over it when given."""
@@ -127,6 +131,10 @@ class Workspace:
         A database-qualified name (`tb.clicks`, `system.one`) is never a client's: it would skip the scope check.
         """
         for db, table, _ in sandbox.used_tables(q):
+            if db == usage.SERVICE_DATABASE and table in usage.TABLES:
+                if not grant.is_admin:  # as on Tinybird: endpoint pipes may read them, client SQL needs ADMIN
+                    raise Forbidden(usage.ADMIN_ONLY.format(f"{db}.{table}"), usage.DOCS)
+                continue
             if db:
                 raise Forbidden(f"[Error] Resource '{db}.{table}' not found", sandbox.QUERY_API_DOCS)
             if not table or table in own:
@@ -172,7 +180,9 @@ class Workspace:
 
     async def truncate(self, name: str) -> None:
         """Remove every row of a data source (its materialized views keep theirs, as on Tinybird)."""
+        start = time.perf_counter()
         await asyncio.to_thread(self.engine.execute, f"TRUNCATE TABLE {self.database}.{quote_ident(name)}")
+        usage.record_operation(self, "truncate", name, elapsed=time.perf_counter() - start)
 
     def row_counts(self) -> dict[str, int]:
         """Rows in each data source."""
@@ -184,6 +194,7 @@ class Workspace:
             raise NotFound(f"Data Source '{datasource}' not found")
         fmt = "CSV" if str(path).endswith(".csv") else "JSONEachRow"
         ok = bad = 0
+        start = time.perf_counter()
         with open(path, "rb") as f:
             while True:
                 chunk = f.read(chunk_bytes)
@@ -196,4 +207,6 @@ class Workspace:
                 bad += request.outcome.quarantined_rows
                 if progress:
                     progress(len(chunk))
+        usage.record_operation(self, "append", datasource, rows=ok, rows_quarantine=bad, elapsed=time.perf_counter() - start,
+                               body_bytes=path.stat().st_size, options={"source": path.name})
         return ok, bad

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import deploy
+from . import deploy, usage
 from .datadir import DataDir, write_private_json
 from .deployments import Deployments
 from .engine import EngineError
@@ -261,6 +261,7 @@ class Workspaces:
             await ws.ingestor.start()
 
     async def close(self) -> None:
-        """Write what is queued in every workspace, then stop."""
+        """Write what is queued in every workspace (rows, then what was recorded about them), then stop."""
         for ws in self.live.values():
             await ws.ingestor.close()
+        await asyncio.to_thread(usage.recorder(self.default.engine).close)

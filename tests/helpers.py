@@ -20,6 +20,18 @@ def copy_project(dst: Path) -> Path:
     return dst
 
 
+def datafiles(**replace) -> list[tuple]:
+    """tests/project as the CLI sends it: one data_project:// part per datafile (by relative path).
+    replace: relative path -> new text, or None to leave the file out; a path tests/project lacks is added."""
+    parts = [("context://", ("cli-version", b"1.0.0", "text/plain"))]
+    paths = sorted({p.relative_to(TEST_PROJECT).as_posix() for p in TEST_PROJECT.glob("*/*.*")} | set(replace))
+    for rel in paths:
+        text = replace[rel] if rel in replace else (TEST_PROJECT / rel).read_text()
+        if text is not None:
+            parts.append(("data_project://", (rel, text.encode(), "text/plain")))
+    return parts
+
+
 def ndjson(rows) -> bytes:
     """NDJSON body of rows (dicts are JSON-encoded, strings sent as they are)."""
     return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows).encode() + b"\n"

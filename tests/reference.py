@@ -71,6 +71,9 @@ COLUMNS = {
     "user_recommendations": ["user_id", "recommendation_id", "algorithm", "impressions",
                              "clicks", "likes", "shares", "ctr", "engaged_seconds",
                              "first_seen", "last_seen", "converted"],
+    # API health over the service data source tinybird.pipe_stats_rt (not over events): tests/test_usage.py.
+    "api_usage": ["pipe_name", "requests", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms",
+                  "rows_read", "bytes_read", "last_call"],
 }
 
 

@@ -67,6 +67,14 @@ def test_read_params_from_query_form_and_json():
         {"a": "1", "b": "3", "n": "4", "l": "[1, 2]"}
 
 
+def test_a_bare_body_is_the_raw_key_parameter():
+    """The Forward CLI POSTs SQL longer than 4 KB to /v0/sql as the bare body, with no content type."""
+    sql = "SELECT a, b FROM t WHERE x = 'y&z=1' FORMAT JSON"
+    assert run(read_params(request(sql.encode(), query="release_replacements=true"), raw_key="q")) == \
+        {"release_replacements": "true", "q": sql}
+    assert run(read_params(request(b"q=SELECT+1"), raw_key="q")) == {"q": "SELECT 1"}  # a form holding it: as usual
+
+
 @pytest.mark.parametrize("body, kind, message", [
     (b"{not json", "application/json", "The body is not valid JSON"),
     (b"[1, 2]", "application/json", "The JSON body must be an object of parameters"),

@@ -27,6 +27,7 @@ RECPERF_COLUMNS = ["algorithm", "recommendations", "users", "impressions", "clic
 CONTENT_COLUMNS = ["content_id", "events", "views", "clicks", "likes", "shares", "unique_users", "avg_duration", "ctr", "engagement_rate"]
 SESSION_COLUMNS = ["session_id", "user_id", "platform", "device", "session_start", "duration_seconds", "events", "unique_content", "interaction_depth", "content_diversity"]
 AFFINITY_TAIL = ["events", "views", "clicks", "likes", "shares", "total_duration", "affinity_score", "last_interaction"]
+HEALTH_COLUMNS = ["pipe_name", "requests", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms", "rows_read", "last_call"]
 USERRECS_COLUMNS = ["recommendation_id", "algorithm", "impressions", "clicks", "likes", "shares", "ctr", "engaged_seconds", "first_seen", "last_seen", "converted"]
 DURATION_BUCKETS = [("<1m", 60), ("1–5m", 300), ("5–15m", 900), ("15–30m", 1800), ("30–60m", 3600), ("≥1h", float("inf"))]
 NO_EVENTS = "No events in this date range for these filters."
@@ -382,6 +383,32 @@ def test_user_lookup_with_a_per_user_jwt(browser, server, tokens):
         page.close()
 
 
+def test_api_health_panel_equals_api_usage(page, tokens):
+    """API health shows api_usage: the calls the page itself made, per endpoint, with errors and latencies."""
+    admin, read = tokens
+    page.open(f"token={read}")
+    for pipe, query in (("recommendation_performance", params(limit=50)), ("content_engagement", params()),
+                        ("session_analysis", params()), ("api_usage", params())):
+        page.wait(pipe, query)
+    # Once every other panel has answered, call it again: no call lands between that one and the test's own.
+    page.panel("api_usage").locator("select[name=limit]").select_option("25")
+    query = params(limit=25)
+    page.wait("api_usage", query)
+    headers, cells = page.table("api_usage")
+    assert headers == HEALTH_COLUMNS
+    rows = {r["pipe_name"]: r for r in endpoint(page.server, read, "api_usage", query)}
+    assert {"recommendation_performance", "content_engagement", "session_analysis", "api_usage"} <= set(rows)
+    shown_rows = {c[0]: c for c in cells}
+    assert set(shown_rows) == set(rows)
+    for name, row in rows.items():
+        if name == "api_usage":  # the test's call saw the page's last call too
+            assert [int(shown_rows[name][1]) + 1, int(shown_rows[name][2])] == [row["requests"], row["errors"]]
+        else:
+            assert shown_rows[name] == expected_rows([row], HEALTH_COLUMNS)[0]
+    assert page.texts("#panel-api_usage svg .row text.label") == [c[0] for c in cells]
+    assert page.panel("api_usage").locator(".state").inner_text() == f"{len(cells)} rows from api_usage."
+
+
 def test_empty_range_says_no_events(page, tokens):
     admin, read = tokens
     page.open(f"token={read}")
@@ -430,7 +457,7 @@ def test_admin_token_is_refused(page, tokens):
     expect(page.tab.locator("#status")).to_have_attribute("data-state", "refused")
     assert page.tab.inner_text("#status") == (
         "Refused: this token can list the workspace's tokens (GET /v0/tokens answered 200), so it is an admin token. "
-        "This page only uses a read token: use endpoints_read, which can read the five endpoints and nothing else."
+        "This page only uses a read token: use endpoints_read, which can read the six endpoints and nothing else."
     )
     assert page.tab.input_value("#token") == ""
     assert admin not in page.tab.url

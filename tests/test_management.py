@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from helpers import TEST_PROJECT
+from helpers import datafiles
 from tblocal.api.management import _loopback
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -12,17 +12,6 @@ CHANGES = ["new_datasource_names", "changed_datasource_names", "deleted_datasour
            "new_pipe_names", "changed_pipe_names", "deleted_pipe_names"]
 CONNECTORS = {"new_data_connector_names": [], "changed_data_connector_names": [], "deleted_data_connector_names": [],
               "new_data_connector_ids": []}
-
-
-def datafiles(**replace) -> list[tuple]:
-    """tests/project as the CLI sends it: one data_project:// part per datafile (by relative path)."""
-    parts = [("context://", ("cli-version", b"1.0.0", "text/plain"))]
-    for path in sorted(TEST_PROJECT.glob("*/*.*")):
-        rel = path.relative_to(TEST_PROJECT).as_posix()
-        if replace.get(rel, "") is None:
-            continue
-        parts.append(("data_project://", (rel, replace.get(rel, path.read_text()).encode(), "text/plain")))
-    return parts
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,14 @@ def test_environment_is_converted_to_each_settings_type():
     assert (s.admin_token, s.host) == ("p.abc", "0.0.0.0")
 
 
+def test_a_switch_reads_the_words_people_write():
+    assert Settings.from_env({}).record_usage is True
+    for off in ("0", "false", "No", "off"):
+        assert Settings.from_env({"TBLOCAL_RECORD_USAGE": off}).record_usage is False
+    for on in ("1", "true", "yes"):
+        assert Settings.from_env({"TBLOCAL_RECORD_USAGE": on}).record_usage is True
+
+
 def test_flags_override_environment_and_empty_values_are_ignored():
     s = Settings.from_env({"TBLOCAL_PORT": "8000", "TBLOCAL_HOST": ""}, port=9000, host=None, data_dir="d")
     assert (s.port, s.host, s.data_dir) == (9000, "127.0.0.1", Path("d"))

@@ -185,7 +185,7 @@ def test_sql(server, project):
 def test_endpoint_ls_data_url_token(server, project):
     listed = tb(server, project, "endpoint", "ls").stdout
     assert sorted(re.findall(r"^name: (\w+)$", listed, re.M)) == sorted(
-        ["content_engagement", "recommendation_performance", "session_analysis", "user_content_affinity", "user_recommendations"])
+        ["api_usage", "content_engagement", "recommendation_performance", "session_analysis", "user_content_affinity", "user_recommendations"])
     token = build_workspace(server, project)["token"]
     read = next(t for t in requests.get(f"{server.url}/v0/tokens", params={"token": token}, timeout=10).json()["tokens"]
                 if t["name"] == "endpoints_read")
@@ -196,6 +196,51 @@ def test_endpoint_ls_data_url_token(server, project):
     data = tb(server, project, "endpoint", "data", "user_content_affinity", "--user_id", "u_李雷", "--format", "json").stdout
     expected = requests.get(f"{server.url}/v0/pipes/user_content_affinity.json", params={"user_id": "u_李雷", "token": token}, timeout=30).json()
     assert expected["rows"] > 0 and json.loads(data)["data"] == expected["data"]
+
+
+def test_endpoint_stats_sql_and_logs_read_the_service_data_sources(server, project):
+    """After N calls of an endpoint, `tb endpoint stats`, `tb sql` on tinybird.pipe_stats_rt and `tb logs` show them."""
+    token, calls = build_workspace(server, project)["token"], 4
+    for _ in range(calls):
+        assert requests.get(f"{server.url}/v0/pipes/content_engagement.json", params={"limit": 3, "token": token}, timeout=60).status_code == 200
+    recorded = sql(server, token, "SELECT count() AS requests, countIf(error = 1) AS errors, avg(duration) AS latency "
+                                  "FROM tinybird.pipe_stats_rt WHERE pipe_name = 'content_engagement'")[0]
+    assert recorded["requests"] >= calls and recorded["errors"] == 0
+    stats = json.loads(tb(server, project, "endpoint", "stats", "content_engagement", "--format", "json").stdout)
+    assert stats == {"pipes": [{"name": "content_engagement", "requests": recorded["requests"], "errors": 0,
+                                "latency": pytest.approx(recorded["latency"], rel=1e-6)}]}
+    assert recorded["latency"] > 0
+    table = tb(server, project, "endpoint", "stats").stdout
+    assert re.search(rf"\| content_engagement +\| +{recorded['requests']} \| +0 \| +0\.\d+ \|", table), table
+
+    done = tb(server, project, "sql", "SELECT count() FROM tinybird.pipe_stats_rt WHERE pipe_name = 'content_engagement'")
+    assert re.findall(r"^\s*(\d+)\s*$", done.stdout, re.M) == [str(recorded["requests"])], done.stdout
+
+    logs = json.loads(tb(server, project, "--output", "json", "logs", "--source", "tinybird.pipe_stats_rt", "-n", "1000").stdout)
+    mine = [(r["data"]["pipe_name"], r["data"]["status_code"]) for r in logs["data"] if r["data"]["parameters"] == {"limit": "3"}]
+    assert mine == [("content_engagement", 200)] * calls  # other tests' calls in this workspace have other parameters
+    printed = tb(server, project, "logs").stdout
+    assert "tinybird.pipe_stats_rt" in printed and "content_engagement" in printed and "GET" in printed
+
+
+def test_logs_show_the_fixture_load_and_a_truncate(server, tmp_path):
+    """A fresh build's fixture load and a `tb datasource truncate` are in tinybird.datasources_ops_log and `tb logs`."""
+    project = copy_project(tmp_path / "ops")
+    tb(server, project, "build")
+    tb(server, project, "datasource", "truncate", "user_events", "--yes")
+    token = build_workspace(server, project)["token"]
+    ops = sql(server, token, "SELECT event_type, datasource_name, result, rows, rows_quarantine FROM tinybird.datasources_ops_log "
+                             "ORDER BY event_type")
+    assert ops == [
+        {"event_type": "append", "datasource_name": "user_events", "result": "ok", "rows": FIXTURE_ROWS, "rows_quarantine": 0},
+        {"event_type": "truncate", "datasource_name": "user_events", "result": "ok", "rows": None, "rows_quarantine": None},
+    ]
+    logs = json.loads(tb(server, project, "--output", "json", "logs", "--source", "tinybird.datasources_ops_log,tinybird.jobs_log").stdout)
+    assert sorted((r["source"], r["data"].get("event_type") or r["data"]["job_type"]) for r in logs["data"]) == [
+        ("tinybird.datasources_ops_log", "append"), ("tinybird.datasources_ops_log", "truncate"), ("tinybird.jobs_log", "import")]
+    printed = tb(server, project, "logs", "--source", "tinybird.datasources_ops_log").stdout
+    assert re.search(rf"\| tinybird\.datasources_ops_log \| append +\| user_events \| ok +\| [\d,.]+ ms +\| rows: {FIXTURE_ROWS:,} rows", printed), printed
+    assert re.search(r"\| tinybird\.datasources_ops_log \| truncate \| user_events \| ok +\| [\d,.]+ ms", printed), printed
 
 
 def test_token_ls(server, project):

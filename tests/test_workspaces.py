@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tblocal.datadir import service_db
 from tblocal.errors import BadRequest, NotFound
 from tblocal.workspace import DEFAULT_DATABASE
 
@@ -26,7 +27,7 @@ def test_create_find_and_delete(local, registry, engine):
     assert ws.database == record.database and ws.project.datasources == {} and ws.tokens.admin.is_admin
     saved = json.loads(registry.paths.registry.read_text())
     assert record.id in json.dumps(saved)
-    assert databases(engine, record.database) == [record.database]
+    assert databases(engine, record.database) == [record.database, service_db(record.database)]  # its data, its usage
     assert local.portal.call(registry.delete, record.id) is record
     with pytest.raises(NotFound) as e:
         registry.find("ws_registry")

@@ -1,9 +1,11 @@
 """The data API: events in; endpoints, SQL and the OpenAPI document out; health."""
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import formats, openapi, write
+from .. import formats, openapi, usage, write
 from ..access import access
 from ..errors import BadRequest
 from . import resources
@@ -27,10 +29,13 @@ async def events(request: Request) -> Response:
     if not body.strip():
         raise BadRequest("The body is empty: send one JSON object per line", write.EVENTS_DOCS)
     wait = request.query_params.get("wait", "false").lower() in ("true", "1")
+    clock = time.perf_counter()
     outcome = await ws.ingestor.submit(ds.name, write.Request(body), wait)
-    if outcome is None:
-        return json_response({"successful_rows": write.count_lines(body), "quarantined_rows": 0}, 202)
-    return json_response({"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}, 200)
+    if outcome is None:  # acknowledged: recorded as announced (its rows are written with the next batch)
+        outcome = write.Outcome(write.count_lines(body), 0)
+    usage.record_operation(ws, "append-hfi", ds.name, rows=outcome.successful_rows, rows_quarantine=outcome.quarantined_rows,
+                           elapsed=time.perf_counter() - clock, body_bytes=len(body))
+    return json_response({"successful_rows": outcome.successful_rows, "quarantined_rows": outcome.quarantined_rows}, 200 if wait else 202)
 
 
 async def pipe_data(request: Request) -> Response:
@@ -40,9 +45,11 @@ async def pipe_data(request: Request) -> Response:
         return json_response(resources.pipe_json(*resources.readable_pipe(request, ext)))
     fmt, content_type = formats.by_extension(ext)
     ws, grant = access(request)
-    params = await read_params(request)
-    sql = ws.pipe_sql(grant, name, params)
-    return Response(await ws.run(sql, fmt, params), media_type=content_type)
+    with usage.endpoint_call(ws, grant, request, name) as call:
+        call.params = params = await read_params(request)
+        sql = ws.pipe_sql(grant, name, params)
+        call.result = await ws.run(sql, fmt, params)
+    return Response(call.result.data, media_type=content_type)
 
 
 async def pipe_openapi(request: Request) -> Response:
@@ -56,7 +63,10 @@ async def pipe_openapi(request: Request) -> Response:
 async def sql(request: Request) -> Response:
     """Query API: SQL over data sources and pipes, JSON unless it ends with FORMAT."""
     ws, grant = access(request)
-    params = await read_params(request)
-    query, fmt_name = ws.sql(grant, params.get("q", ""), params)
-    fmt, content_type = formats.by_name(fmt_name)
-    return Response(await ws.run(query, fmt, params, lane="query_api"), media_type=content_type)
+    with usage.endpoint_call(ws, grant, request, None) as call:
+        call.params = params = await read_params(request, raw_key="q")
+        query, fmt_name = ws.sql(grant, params.get("q", ""), params)
+        call.skip = usage.reads_service(query, ws.database)
+        fmt, content_type = formats.by_name(fmt_name)
+        call.result = await ws.run(query, fmt, params, lane="query_api")
+    return Response(call.result.data, media_type=content_type)

@@ -32,8 +32,9 @@ async def read_body(request: Request, limit: int | None = None) -> bytes:
     return write.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
 
 
-async def read_params(request: Request) -> dict:
-    """Query string, then a form or JSON body of a POST, as Tinybird reads pipe parameters."""
+async def read_params(request: Request, raw_key: str | None = None) -> dict:
+    """Query string, then a form or JSON body of a POST, as Tinybird reads pipe parameters.
+    raw_key: a body that is not a form holding raw_key is that parameter whole (the CLI POSTs long SQL bare)."""
     params = dict(request.query_params)
     if request.method == "POST":
         body = await read_body(request)
@@ -49,7 +50,10 @@ async def read_params(request: Request) -> dict:
         elif body:
             from urllib.parse import parse_qsl
 
-            params.update(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+            form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+            if raw_key and raw_key not in form and raw_key not in params:
+                form = {raw_key: body.decode("utf-8", errors="replace")}
+            params.update(form)
     for key, value in params.items():
         if "\x00" in key or "\x00" in value:
             raise BadRequest(f"Parameter '{key[:40]}' contains a NUL character")

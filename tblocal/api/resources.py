@@ -1,13 +1,14 @@
 """A workspace's resources as the Forward CLI reads them: pipes, data sources, appends and their jobs."""
 
+import time
 import uuid
 from datetime import datetime, timezone
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import write
-from ..errors import BadRequest, Forbidden, NotFound
+from .. import usage, write
+from ..errors import ApiError, BadRequest, Forbidden, NotFound
 from ..access import access, admin_access
 from .http import json_response, read_body
 from ..datadir import resource_id
@@ -128,9 +129,19 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
     if not body.strip():
         raise BadRequest("The body is empty: send NDJSON or CSV rows", DATASOURCE_DOCS)
     job_id, ok, bad = str(uuid.uuid4()), 0, 0
-    for chunk in _chunks(body):
-        outcome = await ws.ingestor.submit(name, write.Request(chunk, fmt, import_id=job_id), True)
-        ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
+    created, clock, error = time.time(), time.perf_counter(), None
+    try:
+        for chunk in _chunks(body):
+            outcome = await ws.ingestor.submit(name, write.Request(chunk, fmt, import_id=job_id), True)
+            ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
+    except Exception as e:  # recorded as failed, then answered as usual
+        error = e.message if isinstance(e, ApiError) else "Internal error"
+        raise
+    finally:
+        usage.record_operation(ws, "append", name, rows=ok, rows_quarantine=bad, elapsed=time.perf_counter() - clock,
+                               job_id=job_id, import_id=job_id, body_bytes=len(body), error=error)
+        usage.record_job(ws, job_id, "import", "error" if error else "done", created_at=created, started_at=created,
+                         datasource=name, error=error, metadata={"rows": ok, "quarantine_rows": bad})
     # No "error" key at all: the CLI treats its mere presence as a failure.
     job = {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
            "datasource": {"id": resource_id(ws.database, "datasource", name), "name": name},
