@@ -5,6 +5,7 @@ so every answer below is exact.
 """
 
 import dataclasses
+import time
 
 import pytest
 
@@ -218,3 +219,13 @@ def test_the_recorder_is_bounded_and_writes_everything_queued_on_close(engine):
     assert engine.scalar("SELECT max(n) FROM usage_unit.t") == 7
     rec.close()
     engine.execute("DROP DATABASE usage_unit SYNC")
+
+
+def test_a_jwt_call_is_recorded_under_the_jwt_name(ws):
+    exp = int(time.time()) + 300
+    body = '{"scopes": [{"type": "PIPES:READ", "resource": "top_users", "fixed_params": {"limit": "1"}}]}'
+    minted = ws.local.post("/v0/tokens", params={"name": "user_alice", "expiration_time": exp, "token": ws.admin}, content=body)
+    assert minted.status_code == 200, minted.text
+    assert ws.get("/v0/pipes/top_users.json", minted.json()["token"]).status_code == 200
+    assert ws.rows("SELECT token_name, pipe_name, status_code FROM tinybird.pipe_stats_rt") == [
+        {"token_name": "user_alice", "pipe_name": "top_users", "status_code": 200}]
