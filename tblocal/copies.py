@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from croniter import croniter
 
-from . import sandbox
+from . import sandbox, usage
 from .datadir import resource_id
 from .ddl import desired_state
 from .engine import Engine, EngineError, quote_ident
@@ -167,6 +167,7 @@ class Copies:
 
     async def _run(self, ws: Workspace, pipe: Pipe, params: dict, job: dict) -> None:
         job.update(status="working", started_at=_now(), updated_at=_now())
+        started, clock = time.time(), time.perf_counter()
         try:
             rows = await asyncio.to_thread(run, ws, pipe, params, job["mode"])
         except ApiError as e:
@@ -178,6 +179,11 @@ class Copies:
             finish(job, error=f"Internal error: {e}")
         else:
             finish(job, rows=rows)
+        target, error = job["datasource"]["name"], job.get("error")
+        usage.record_operation(ws, "copy", target, rows=job["statistics"]["total_rows"], elapsed=time.perf_counter() - clock,
+                               error=error, job_id=job["id"], pipe=pipe.name)
+        usage.record_job(ws, job["id"], "copy", job["status"], created_at=started, started_at=started, pipe=pipe.name,
+                         datasource=target, error=error)
 
     def pause(self, ws: Workspace, pipe: Pipe) -> None:
         """Stop running pipe on its schedule (on-demand runs still work)."""

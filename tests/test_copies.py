@@ -175,3 +175,13 @@ def test_a_build_refuses_a_bad_copy_pipe_naming_the_file(local, ws, name, body, 
     result = local.post("/v1/build", files=parts({**FILES, sent: body}), headers={"Authorization": f"Bearer {ws}"}).json()
     assert result["result"] == "failed"
     assert [(e["filename"], e["error"]) for e in result["errors"]] == [(name, error)]
+
+
+def test_a_copy_run_is_in_jobs_log_and_datasources_ops_log(local, ws):
+    send(local, ws, '{"user": "a", "value": 1}\n{"user": "b", "value": 2}\n')
+    job = run(local, ws, "copy_sales")
+    assert rows(local, ws, "SELECT job_id, job_type, status, pipe_id, datasource_id FROM tinybird.jobs_log") == [
+        {"job_id": job["id"], "job_type": "copy", "status": "done", "pipe_id": job["pipe_id"], "datasource_id": job["datasource"]["id"]}]
+    assert rows(local, ws, "SELECT event_type, datasource_name, pipe_name, result, rows, job_id FROM tinybird.datasources_ops_log "
+                           "WHERE event_type = 'copy'") == [
+        {"event_type": "copy", "datasource_name": "copied", "pipe_name": "copy_sales", "result": "ok", "rows": 2, "job_id": job["id"]}]
