@@ -62,6 +62,11 @@ def service_db(database: str) -> str:
     return f"{database}__tinybird"
 
 
+def rewrite_db(database: str) -> str:
+    """Where a delete or replace stages the partitions it rewrites (lifecycle.py)."""
+    return f"{database}__rewrite"
+
+
 def quarantine(datasource: str) -> str:
     """The quarantine table of a data source."""
     return datasource + QUARANTINE_SUFFIX

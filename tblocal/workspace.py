@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import sandbox, usage
 from .ddl import Schema, backfill, desired_state
-from .datadir import DataDir, internal_db, quarantined, service_db
+from .datadir import DataDir, internal_db, quarantined, rewrite_db, service_db
 from .engine import Engine, EngineError, Result, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound
 from .formats import output_settings
@@ -51,7 +51,7 @@ class Workspace:
 
     def drop(self) -> None:
         """Remove the database and this workspace's files (its writer must be closed)."""
-        for db in (self.database, self.ingestor.staging.shadow, internal_db(self.database), service_db(self.database)):
+        for db in (self.database, self.ingestor.staging.shadow, internal_db(self.database), service_db(self.database), rewrite_db(self.database)):
             self.engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
         for path in self.paths.database_files(self.database):
             path.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from .. import write
 from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
 from ..workspaces import Workspaces
 from ..copies import Copies
-from . import copies, dashboard, data, management, resources, tokens
+from . import copies, dashboard, data, lifecycle, management, resources, tokens
 from .cors import Cors
 from .http import json_response
 
@@ -57,6 +57,9 @@ ROUTES = [
     Route("/v0/datasources", resources.append_v0, methods=["POST"]),
     Route("/v0/datasources/{name}", resources.get_datasource, methods=["GET"]),
     Route("/v0/datasources/{name}/truncate", resources.truncate_datasource, methods=["POST"]),
+    Route("/v0/datasources/{name}/delete", lifecycle.delete_v0, methods=["POST"]),
+    Route("/v1/datasources/{name}/delete", lifecycle.delete_v1, methods=["POST"]),
+    Route("/v1/datasources/{name}/replace", lifecycle.replace_v1, methods=["POST"]),
     Route("/v1/datasources/{name}/append", resources.append_v1, methods=["POST"]),
     Route("/v0/jobs", resources.list_jobs, methods=["GET"]),
     Route("/v0/jobs/{id}", resources.get_job, methods=["GET"]),

@@ -107,14 +107,14 @@ async def truncate_datasource(request: Request) -> Response:
     return json_response({})
 
 
-def _format(request: Request, default: str = "csv") -> str:
+def body_format(request: Request, default: str = "csv") -> str:
     kind = (request.query_params.get("format") or request.headers.get("content-type", "") or default).lower()
     if "parquet" in kind:
         raise BadRequest("tblocal appends NDJSON and CSV; convert Parquet files first", DATASOURCE_DOCS)
     return "JSONEachRow" if "json" in kind else "CSV"
 
 
-def _chunks(body: bytes, size: int = APPEND_CHUNK_BYTES):
+def chunks(body: bytes, size: int = APPEND_CHUNK_BYTES):
     """body in pieces of about size bytes, each ending at a line end."""
     start = 0
     while start < len(body):
@@ -131,7 +131,7 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
     job_id, ok, bad = str(uuid.uuid4()), 0, 0
     created, clock, error = time.time(), time.perf_counter(), None
     try:
-        for chunk in _chunks(body):
+        for chunk in chunks(body):
             outcome = await ws.ingestor.submit(name, write.Request(chunk, fmt, import_id=job_id), True)
             ok, bad = ok + outcome.successful_rows, bad + outcome.quarantined_rows
     except Exception as e:  # recorded as failed, then answered as usual
@@ -142,12 +142,26 @@ async def _append(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
                                job_id=job_id, import_id=job_id, body_bytes=len(body), error=error)
         usage.record_job(ws, job_id, "import", "error" if error else "done", created_at=created, started_at=created,
                          datasource=name, error=error, metadata={"rows": ok, "quarantine_rows": bad})
+    return keep_job(request, ws, import_job(request, ws, name, job_id, ok, bad, len(body)))
+
+
+def import_job(request: Request, ws: Workspace, name: str, job_id: str, ok: int, bad: int, size: int, **extra) -> dict:
+    """A finished import (append or replace) as GET /v0/jobs/<id> answers it."""
     # No "error" key at all: the CLI treats its mere presence as a failure.
-    job = {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
-           "datasource": {"id": resource_id(ws.database, "datasource", name), "name": name},
-           "statistics": {"row_count": ok, "quarantine_rows": bad, "bytes": len(body)},
-           "blocks": [{"process_return": [{"lines": ok, "quarantine": bad, "bytes": len(body)}], "processing_time": 0}],
-           "job_url": f"{str(request.base_url).rstrip('/')}/v0/jobs/{job_id}", "created_at": _stamp(ws)}
+    return {"id": job_id, "job_id": job_id, "import_id": job_id, "kind": "import", "status": "done",
+            "datasource": {"id": resource_id(ws.database, "datasource", name), "name": name},
+            "statistics": {"row_count": ok, "quarantine_rows": bad, "bytes": size},
+            "blocks": [{"process_return": [{"lines": ok, "quarantine": bad, "bytes": size}], "processing_time": 0}],
+            "job_url": job_url(request, job_id), "created_at": _stamp(ws), **extra}
+
+
+def job_url(request: Request, job_id: str) -> str:
+    """Where the CLI follows a job."""
+    return f"{str(request.base_url).rstrip('/')}/v0/jobs/{job_id}"
+
+
+def keep_job(request: Request, ws: Workspace, job: dict) -> dict:
+    """Keep a finished job of ws for GET /v0/jobs/<id>; returns it."""
     request.app.state.workspaces.keep_job({**job, "workspace": ws.database})
     return job
 
@@ -159,7 +173,7 @@ async def append_v1(request: Request) -> Response:
     if request.query_params.get("url"):
         raise BadRequest("tblocal has no network access: download the file and append it with --file", DATASOURCE_DOCS)
     body = await read_body(request, ws.settings.max_append_bytes)
-    return json_response(await _append(request, ws, ds.name, body, _format(request)))
+    return json_response(await _append(request, ws, ds.name, body, body_format(request)))
 
 
 async def append_v0(request: Request) -> Response:
@@ -170,9 +184,9 @@ async def append_v0(request: Request) -> Response:
         raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (deploy datafiles instead)")
     ds = ws.datasource(request.query_params.get("name"), grant)
     if "multipart/form-data" in request.headers.get("content-type", ""):
-        body, fmt = await _multipart_rows(request, ws)
+        body, fmt = await multipart_rows(request, ws)
     else:
-        body, fmt = await read_body(request, ws.settings.max_append_bytes), _format(request)
+        body, fmt = await read_body(request, ws.settings.max_append_bytes), body_format(request)
     job = await _append(request, ws, ds.name, body, fmt)
     rows, bad = job["statistics"]["row_count"], job["statistics"]["quarantine_rows"]
     return json_response({"id": job["id"], "import_id": job["id"], "job_id": job["id"], "datasource": job["datasource"],
@@ -180,7 +194,7 @@ async def append_v0(request: Request) -> Response:
                           "invalid_lines": 0, "error": False})
 
 
-async def _multipart_rows(request: Request, ws: Workspace) -> tuple[bytes, str]:
+async def multipart_rows(request: Request, ws: Workspace) -> tuple[bytes, str]:
     form = await request.form(max_part_size=ws.settings.max_append_bytes)
     try:
         for field, fmt in (("ndjson", "JSONEachRow"), ("csv", "CSV")):
