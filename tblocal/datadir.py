@@ -67,6 +67,11 @@ def rewrite_db(database: str) -> str:
     return f"{database}__rewrite"
 
 
+def migration_table(datasource: str) -> str:
+    """The table a deployment copies a data source's rows into before swapping it in (migrate.py)."""
+    return f"{datasource}__migrate"
+
+
 def quarantine(datasource: str) -> str:
     """The quarantine table of a data source."""
     return datasource + QUARANTINE_SUFFIX

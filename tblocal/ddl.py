@@ -7,6 +7,7 @@ from pathlib import Path
 from tinybird.ch_utils.engine import engine_full_from_dict
 from tinybird.sql import schema_to_sql_columns
 
+from . import migrate, sandbox
 from .datadir import quarantine
 from .engine import Engine, quote_ident
 from .pipes import Renderer
@@ -62,6 +63,7 @@ class Plan:
     populate: list[tuple[str, str]] = field(default_factory=list)  # (view target, view SELECT) to backfill
     problems: list[str] = field(default_factory=list)
     state: dict = field(default_factory=dict)
+    migrated: list[str] = field(default_factory=list)  # data sources whose rows are copied into a new shape
 
 
 def desired_state(project: Project, renderer: Renderer) -> dict:
@@ -108,8 +110,11 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
         elif rebuild_views and name in targets:
             rebuilt.add(name)
             out.statements += [f"DROP TABLE {db}.{quote_ident(name)} SYNC", create_table(db, ds)]
+        elif rebuild_views and (ds.forward_query or not migrate.refusal(name, old, new)):
+            out.migrated.append(name)
+            out.statements += migrate.statements(db, ds, old, create_table(db, ds))
         else:
-            out.problems.append(_describe_change(name, old, new, name in targets))
+            out.problems.append((rebuild_views and migrate.refusal(name, old, new)) or _describe_change(name, old, new, name in targets))
     for name in set(have["datasources"]) - set(project.datasources):
         out.problems.append(
             f"data source '{name}' is in the data dir but its datafile is gone; tblocal never drops data: "
@@ -118,7 +123,8 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
 
     for name, view in want["views"].items():
         old = have["views"].get(name)
-        if old == view and view["target"] not in rebuilt:
+        reads_migrated = any(t in out.migrated for _, t, _ in sandbox.used_tables(view["sql"])) if out.migrated else False
+        if old == view and view["target"] not in rebuilt and not reads_migrated:
             continue
         if old is not None or view["target"] in rebuilt:
             if not rebuild_views:

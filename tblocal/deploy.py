@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import copies, sandbox
+from . import checks, copies, migrate, sandbox
 from .datadir import check_db, quarantine
 from .ddl import Schema, plan
 from .engine import EngineError, quote_ident
@@ -92,7 +92,9 @@ def check(ws: Workspace, new: Project, todo: Changes, recreate_changed: bool, de
                             "deploy with --allow-destructive-operations to do so"} for n in todo.deleted_datasource_names])
     kept, _ = _kept_state(ws, todo, recreate_changed)
     try:
-        problems = plan(new, Renderer(new, ws.database), kept, rebuild_views=True).problems
+        todo_plan = plan(new, Renderer(new, ws.database), kept, rebuild_views=True)
+        problems = todo_plan.problems + [e for name in todo_plan.migrated if (e := migrate.check(
+            ws.engine, ws.database, new.datasources[name], kept["datasources"][name]))]
     except ProjectError as e:
         problems = [str(e)]
     if problems:
@@ -139,7 +141,7 @@ def _sources(sql: str) -> set[str]:
 
 
 def _check_in_scratch(ws: Workspace, new: Project) -> None:
-    """Create every table and view of new in an empty scratch database, so ClickHouse checks types and SQL."""
+    """Create every table and view of new in an empty scratch database, then check every pipe's nodes over them."""
     scratch = check_db(ws.database)
     ws.engine.execute(f"DROP DATABASE IF EXISTS {scratch} SYNC")
     ws.engine.execute(f"CREATE DATABASE {scratch}")
@@ -150,7 +152,7 @@ def _check_in_scratch(ws: Workspace, new: Project) -> None:
                 ws.engine.execute(sql)
             except EngineError as e:
                 raise DeployError([{"filename": _filename(new, sql), "error": e.message}]) from None
-        errors = copies.problems(ws.engine, new, scratch)
+        errors = copies.problems(ws.engine, new, scratch) + checks.endpoint_errors(ws.engine, new, scratch)
         if errors:
             raise DeployError(errors)
     finally:

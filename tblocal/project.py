@@ -40,6 +40,7 @@ class DataSource:
     engine_args: dict
     indexes: list = field(default_factory=list)
     source: str = field(default="", compare=False)  # the datafile's text, as GET /v1/datasources/<name>.datasource answers
+    forward_query: str = field(default="", compare=False)  # FORWARD_QUERY: how a deployment migrates the live rows (migrate.py)
 
     @property
     def column_names(self) -> list[str]:
@@ -141,6 +142,7 @@ def load_project(root: Path) -> Project:
             engine_args=dict(engine["args"]),
             indexes=node.get("indexes") or [],
             source=path.read_text(),
+            forward_query=(doc.forward_query or "").strip(),
         )
         tokens += [Token(t["token_name"], t["permission"], "datasource", path.stem) for t in doc.tokens]
     for path in datafiles(root, ".pipe"):
