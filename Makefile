@@ -96,7 +96,7 @@ SMOKE_MARK ?= readonly
 DEPLOY_FLAGS ?=
 
 .PHONY: lint-workflows fmt-changed require-target local-wait local-version local-build local-test-run \
-	local-workspace local-token load-fixtures test-remote deploy-check deploy deployments smoke
+	local-workspace local-token load-fixtures test-remote deploy-check deploy deployments smoke forget-user
 
 ## lint-workflows: actionlint (with shellcheck on run: scripts) on both workflows
 lint-workflows: setup
@@ -162,6 +162,11 @@ deploy: setup require-target
 ## deployments: tb --cloud deployment ls on TB_HOST/TB_TOKEN
 deployments: setup require-target
 	$(TB_CLOUD) deployment ls
+
+## forget-user: remove USER_ID's events from user_events and every view of TB_HOST/TB_TOKEN (default: tblocal on 7181), then check
+forget-user: setup
+	@test -n "$$USER_ID" || { echo "forget-user: set USER_ID=<id> (one exact id, no pattern)" >&2; exit 2; }
+	$(BIN)/python scripts/forget_user.py "$$USER_ID"
 
 ## smoke: the read-only regression cases (marker $(SMOKE_MARK)) against TB_HOST/TB_TOKEN
 smoke: setup require-target
