@@ -7,8 +7,8 @@ naming the file and the node, as Tinybird does.
 """
 
 from .engine import Engine, EngineError
-from .errors import ApiError, BadRequest
-from .pipes import Renderer, pipe_parameters
+from .errors import ApiError
+from .pipes import TEMPLATE_DOCS, Renderer, pipe_parameters
 from .project import Project
 
 SAMPLES = {  # a value of each type for a required parameter without a default
@@ -46,7 +46,7 @@ def endpoint_errors(engine: Engine, project: Project, database: str) -> list[dic
             except EngineError as e:
                 errors.append(_error(pipe.name, node.name, e.message))
             except ApiError as e:
-                if not isinstance(e, BadRequest) or "not found" in e.message:  # a template that refuses a sample is no error
+                if e.documentation != TEMPLATE_DOCS:  # a template that refuses the sample values is no error
                     errors.append(_error(pipe.name, node.name, e.message))
     return errors
 

@@ -15,7 +15,9 @@ Anything that fails before the swap (a condition ClickHouse refuses, a view's er
 leaves every table as it was. `finished()` is the one place where an operation is done.
 """
 
+import json
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -23,7 +25,7 @@ from . import sandbox, write
 from .datadir import quarantine as quarantine_table, rewrite_db
 from .ddl import desired_state
 from .engine import EngineError, quote_ident, quote_string
-from .errors import ApiError, BadRequest, Forbidden
+from .errors import ApiError, BadRequest, Forbidden, Unavailable
 from .workspace import Workspace
 
 log = logging.getLogger("tblocal")
@@ -94,11 +96,14 @@ def _where(ws: Workspace, name: str, condition: str, select: str = "*", extra: s
     return ws.renderer.resolve(f"SELECT {select} FROM {quote_ident(name)} WHERE (\n{condition}\n){extra}", {}, {})
 
 
-def _engine_error(ws: Workspace, e: EngineError) -> ApiError:
-    error = ws.ingestor.write_error(e)  # 507 on a full or read-only disk, 503 on memory, else 400
-    if isinstance(error, BadRequest):
+def _failure(ws: Workspace, e: EngineError | OSError) -> ApiError:
+    """The answer to a delete or replace that failed with e (nothing was changed)."""
+    error = ws.ingestor.write_error(e)  # 507 on a full or read-only disk, 503 on memory
+    if error is not None and not isinstance(error, BadRequest):
+        return error
+    if isinstance(e, EngineError):
         return BadRequest(f"[Error] {e.message}", DOCS)
-    return error or BadRequest(f"[Error] {e.message}", DOCS)
+    raise e
 
 
 # ---------------------------------------------------------------- delete
@@ -109,7 +114,7 @@ def count(ws: Workspace, name: str, condition: str) -> int:
     try:
         return int(ws.engine.scalar(_where(ws, name, condition, "count()")) or 0)
     except EngineError as e:
-        raise _engine_error(ws, e) from None
+        raise _failure(ws, e) from None
 
 
 def delete(ws: Workspace, name: str, condition: str, partition: str | None = None) -> Result:
@@ -124,8 +129,8 @@ def delete(ws: Workspace, name: str, condition: str, partition: str | None = Non
             if result.rows_affected:
                 job.stage(name, _keep(ws, name, condition, result.partitions), result.partitions)
                 job.publish()
-        except EngineError as e:
-            raise _engine_error(ws, e) from None
+        except (EngineError, OSError) as e:
+            raise _failure(ws, e) from None
         finally:
             job.close()
     if result.rows_affected:
@@ -150,8 +155,8 @@ def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: 
         job = _Rewrite(ws, name)
         try:
             result = job.replace(chunks, fmt, condition, skip_incompatible, import_id)
-        except EngineError as e:
-            raise _engine_error(ws, e) from None
+        except (EngineError, OSError) as e:
+            raise _failure(ws, e) from None
         finally:
             job.close()
     finished(ws, result)
@@ -185,7 +190,22 @@ class _Rewrite:
         self.swaps.append((table, partitions))
 
     def publish(self) -> None:
-        """Swap the staged partitions in: each table's in one ALTER, each partition a directory swap."""
+        """Swap the staged partitions in: each table's in one ALTER, each partition a directory swap.
+
+        Under the writer's journal: a kill -9 in the middle leaves it, and the next start rebuilds every
+        view from its sources (staging.py's recovery), so the views agree with what was swapped."""
+        journal = self.ws.ingestor.journal
+        if journal is not None and journal.exists():  # a commit waits to be finished: never overwrite its journal
+            raise Unavailable("A write is still being published; retry shortly", DOCS)
+        if journal is not None:
+            tmp = journal.with_name(journal.name + ".tmp")
+            tmp.write_text(json.dumps({"phase": "rewrite", "datasource": self.name}))
+            os.replace(tmp, journal)
+        self._swap()
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+
+    def _swap(self) -> None:
         for table, partitions in self.swaps:
             if partitions:
                 self._sql(f"ALTER TABLE {self._real(table)} " + ", ".join(

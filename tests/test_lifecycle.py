@@ -144,3 +144,18 @@ def test_a_replace_that_fails_changes_nothing(server, admin):
     assert r.status_code == 400
     assert ids(server, admin) == ["1", "2", "3", "4"]
     assert len(daily(server, admin)) == 4
+
+
+def test_a_swap_cut_short_is_finished_by_rebuilding_the_views(server, admin):
+    """A kill -9 during the swap leaves the journal: the next start rebuilds every view from its sources."""
+    from tblocal.datadir import DataDir
+
+    requests.post(f"{server.url}/v0/datasources/clicks/delete", params={"token": admin},
+                  data={"delete_condition": "user = 'ann'"}).raise_for_status()
+    assert len(daily(server, admin)) == 4  # the delete did not cascade
+    server.stop()
+    DataDir(server.data_dir).journal("tb").write_text(json.dumps({"phase": "rewrite", "datasource": "clicks"}))
+    server.start()
+    token = server.admin_token
+    assert daily(server, token) == [("2024-01-06", "bob", 1, 2), ("2024-02-02", "cid", 1, 4)]
+    assert not DataDir(server.data_dir).journal("tb").exists()
