@@ -1,7 +1,7 @@
 """Forget a user: remove every event of USER_ID from user_events and from every materialized view, through
 the Forward API only (so it works on tblocal, Tinybird Local and a hosted workspace).
 
-How: one replace of user_events with the condition `user_id = '<id>'` and a body holding no row of that
+How: one replace of user_events with the condition `user_id IN (<ids>)` and a body holding no row of that
 user. Tinybird (and tblocal) then deletes the user's rows and re-materializes every view for the
 partitions (months) those rows were in, from the rows that remain: the per-user views lose the user,
 and the global views' distinct-user states are recomputed without them. Then it checks: the user is in
@@ -9,7 +9,7 @@ no data source, and each global view's distinct users per day equal user_events'
 Idempotent: run again, it finds nothing to remove and checks again.
 
 Target: TB_HOST/TB_TOKEN, else tblocal on http://127.0.0.1:7181 with the token from its GET /tokens.
-    python scripts/forget_user.py USER_ID
+    python scripts/forget_user.py USER_ID [USER_ID...]     (several ids: one replace for all of them)
 """
 
 import argparse
@@ -86,7 +86,7 @@ def per_user_sources(api: Api) -> list[str]:
 
 def remaining(api: Api, user: str) -> dict[str, int]:
     """Rows of user left in each data source that has a user_id."""
-    return {ds: int(api.sql(f"SELECT count() AS n FROM {ds} WHERE user_id = {user}")[0]["n"]) for ds in per_user_sources(api)}
+    return {ds: int(api.sql(f"SELECT count() AS n FROM {ds} WHERE user_id IN {user}")[0]["n"]) for ds in per_user_sources(api)}
 
 
 def global_mismatches(api: Api, months: list[int]) -> list[str]:
@@ -106,22 +106,26 @@ def global_mismatches(api: Api, months: list[int]) -> list[str]:
     return out
 
 
-def forget(api: Api, user_id: str, log=print) -> dict:
-    """Remove user_id everywhere and check it; returns what was found and removed."""
-    user = literal(user_id)
+def forget(api: Api, user_id: str | list[str], log=print) -> dict:
+    """Remove the user (or users) everywhere and check it; returns what was found and removed."""
+    ids = [user_id] if isinstance(user_id, str) else list(user_id)
+    if not ids:
+        raise SystemExit("forget-user: no USER_ID given")
+    user = "(" + ", ".join(literal(u) for u in ids) + ")"
+    user_id = ", ".join(ids)
     before = remaining(api, user)
     months = sorted({int(r["m"]) for r in api.sql(
-        f"SELECT DISTINCT toYYYYMM(timestamp) AS m FROM {LANDING} WHERE user_id = {user}")})
+        f"SELECT DISTINCT toYYYYMM(timestamp) AS m FROM {LANDING} WHERE user_id IN {user}")})
     log(f"forget-user: {user_id!r}: {before.get(LANDING, 0)} events in months {months or 'none'}; rows per data source {before}")
     started = time.perf_counter()
     if before.get(LANDING, 0):
-        job = api.replace(LANDING, f"user_id = {user}", (json.dumps(PLACEHOLDER) + "\n").encode())
+        job = api.replace(LANDING, f"user_id IN {user}", (json.dumps(PLACEHOLDER) + "\n").encode())
         log(f"forget-user: replace job {job['id']} done in {time.perf_counter() - started:.1f} s")
     left = {ds: n for ds, n in remaining(api, user).items() if n}
     if left:  # a view the replace could not recompute (e.g. skipped for its partition key): delete there
         for ds in left:
             r = requests.post(f"{api.host}/v0/datasources/{ds}/delete", params={"token": api.token},
-                              data={"delete_condition": f"user_id = {user}"}, timeout=3600)
+                              data={"delete_condition": f"user_id IN {user}"}, timeout=3600)
             if r.status_code != 200:
                 raise SystemExit(f"forget-user: deleting from {ds} answered {r.status_code}: {r.text[:500]}")
         left = {ds: n for ds, n in remaining(api, user).items() if n}
@@ -134,7 +138,7 @@ def forget(api: Api, user_id: str, log=print) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("user_id", help="the exact user id (no pattern)")
+    p.add_argument("user_id", nargs="+", help="exact user ids (no pattern)")
     args = p.parse_args(argv)
     forget(target(), args.user_id)
 
