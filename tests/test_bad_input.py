@@ -180,7 +180,7 @@ REJECT_CASES = [
     ("sql-empty-q", "GET", "/v0/sql", {"q": ""}, None, {}, 400),
     ("sql-garbage", "GET", "/v0/sql", {"q": "\x00\xff SELEC"}, None, {}, 400),
     ("sql-invalid-utf8-form-body", "POST", "/v0/sql", {}, b"q=SELECT%20%FF%FE", {"Content-Type": "application/x-www-form-urlencoded"}, 400),
-    ("bulk-append-bad-mode", "POST", "/v0/datasources", {"name": "clicks", "mode": "replace"}, good("bm"), {}, 400),
+    ("bulk-append-bad-mode", "POST", "/v0/datasources", {"name": "clicks", "mode": "create"}, good("bm"), {}, 400),
     ("unknown-route", "GET", "/v0/nothing-here", {}, None, {}, 404),
     ("wrong-method", "DELETE", "/v0/events", {"name": "clicks"}, None, {}, 405),
 ]

@@ -247,7 +247,7 @@ def test_bearer_header_works_like_the_query_token(api):
         ("GET", "/v0/pipes/top_users.json", {"limit": "0"}, 400, "limit must be at least 1"),
         ("GET", "/v0/pipes/top_users.json", {"q": "SELECT * FROM system.tables"}, 403, "[Error] Resource 'system.tables' not found"),
         ("DELETE", "/v0/pipes", {}, 405, "Method DELETE not allowed on /v0/pipes"),
-        ("POST", "/v0/datasources", {"name": "clicks", "mode": "replace"}, 400, None),
+        ("POST", "/v0/datasources", {"name": "clicks", "mode": "create"}, 400, None),
     ],
 )
 def test_errors_are_json(api, method, path, params, status, error):

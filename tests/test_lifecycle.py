@@ -159,3 +159,15 @@ def test_a_swap_cut_short_is_finished_by_rebuilding_the_views(server, admin):
     token = server.admin_token
     assert daily(server, token) == [("2024-01-06", "bob", 1, 2), ("2024-02-02", "cid", 1, 4)]
     assert not DataDir(server.data_dir).journal("tb").exists()
+
+
+def test_v0_mode_replace_takes_a_multipart_file_as_curl_sends_it(server, admin):
+    rows = [{"id": "7", "user": "ann", "ts": "2024-02-03 00:00:00", "value": 1}]
+    r = requests.post(f"{server.url}/v0/datasources", params={"token": admin, "name": "clicks", "mode": "replace",
+                                                               "replace_condition": "toYYYYMM(ts) = 202402"},
+                      files={"ndjson": ("rows.ndjson", ndjson(rows))})
+    assert r.status_code == 200, r.text
+    assert (r.json()["statistics"]["row_count"], r.json()["rows_deleted"]) == (1, 2)
+    assert ids(server, admin) == ["1", "2", "7"]
+    r = requests.post(f"{server.url}/v0/datasources", params={"token": admin, "name": "clicks", "mode": "create"}, data=b"x")
+    assert r.status_code == 400 and "mode=replace" in r.json()["error"]

@@ -12,14 +12,15 @@ from ..datadir import resource_id
 from ..errors import BadRequest
 from ..workspace import Workspace
 from .http import json_response, read_body, read_params
+from . import resources
 from .resources import DATASOURCE_DOCS, body_format, chunks, import_job, job_url, keep_job, multipart_rows
 
 _TRUE = ("true", "1")
 
 
-def _datasource(request: Request, what: str) -> tuple[Workspace, str]:
+def _datasource(request: Request, what: str, name: str | None = None) -> tuple[Workspace, str]:
     ws = admin_access(request, f"{what} rows of a data source needs the admin token")
-    name = request.path_params["name"]
+    name = request.path_params["name"] if name is None else name
     ws.datasource(name, ws.tokens.admin)  # 404 for a data source the project does not have
     return ws, name
 
@@ -60,14 +61,26 @@ async def delete_v1(request: Request) -> Response:
 
 async def replace_v1(request: Request) -> Response:
     """POST /v1/datasources/<name>/replace: a body as append takes it; replace_condition, skip_incompatible_partition_key."""
-    ws, name = _datasource(request, "Replacing")
+    ws, name = _datasource(request, "Replacing", request.path_params["name"])
+    return json_response(await _replace_body(request, ws, name))
+
+
+async def write_v0(request: Request) -> Response:
+    """POST /v0/datasources?name=X&mode=append|replace: mode=replace is a replace, anything else what append_v0 says."""
+    if request.query_params.get("mode") != "replace":
+        return await resources.append_v0(request)
+    ws, name = _datasource(request, "Replacing", request.query_params.get("name") or "")
+    return json_response(await _replace_body(request, ws, name))
+
+
+async def _replace_body(request: Request, ws: Workspace, name: str) -> dict:
     if request.query_params.get("url"):
         raise BadRequest("tblocal has no network access: download the file and replace with it", DATASOURCE_DOCS)
     if "multipart/form-data" in request.headers.get("content-type", ""):
         body, fmt = await multipart_rows(request, ws)
     else:
         body, fmt = await read_body(request, ws.settings.max_append_bytes), body_format(request)
-    return json_response(await replace(request, ws, name, body, fmt))
+    return await replace(request, ws, name, body, fmt)
 
 
 async def replace(request: Request, ws: Workspace, name: str, body: bytes, fmt: str) -> dict:

@@ -181,7 +181,7 @@ async def append_v0(request: Request) -> Response:
     ws, grant = access(request)
     mode = request.query_params.get("mode", "append")
     if mode != "append":
-        raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append (deploy datafiles instead)")
+        raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append and mode=replace (deploy datafiles to create)")
     ds = ws.datasource(request.query_params.get("name"), grant)
     if "multipart/form-data" in request.headers.get("content-type", ""):
         body, fmt = await multipart_rows(request, ws)
