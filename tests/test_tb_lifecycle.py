@@ -73,8 +73,7 @@ def test_deploys_keep_every_row_through_an_added_column_and_a_forward_query(serv
     assert count(server, token) == FIXTURE_ROWS
 
     wider = variant(project, tmp_path / "wider")
-    shutil_copy = (added / "datasources" / "user_events.datasource").read_text()
-    (wider / "datasources" / "user_events.datasource").write_text(shutil_copy)
+    (wider / "datasources" / "user_events.datasource").write_text((added / "datasources" / "user_events.datasource").read_text())
     _schema(wider, "`duration` UInt32", "`duration` UInt64")
     refused = tb(server, wider, "deploy", ok=False)
     assert refused.returncode == 1 and "FORWARD_QUERY" in refused.stdout, refused.stdout
