@@ -123,6 +123,7 @@ def delete(ws: Workspace, name: str, condition: str, partition: str | None = Non
     with ws.ingestor._lock:  # the writer's lock: no commit between reading the partitions and swapping them
         job = _Rewrite(ws, name)
         try:
+            job.open()
             only = f" AND _partition_id = {quote_string(partition)}" if partition else ""
             row = ws.engine.rows(_where(ws, name, condition, "count() AS n, groupUniqArray(_partition_id) AS p", only))[0]
             result = Result("delete", name, int(row["n"]), partitions=sorted(row["p"]))
@@ -154,6 +155,7 @@ def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: 
     with ws.ingestor._lock:
         job = _Rewrite(ws, name)
         try:
+            job.open()
             result = job.replace(chunks, fmt, condition, skip_incompatible, import_id)
         except (EngineError, OSError) as e:
             raise _failure(ws, e) from None
@@ -171,6 +173,9 @@ class _Rewrite:
         self.scratch = rewrite_db(ws.database)
         self.swaps: list[tuple[str, list[str]]] = []  # (table, partition ids) to replace
         self.appends: list[str] = []  # tables whose scratch rows are added (the quarantine)
+
+    def open(self) -> None:
+        """An empty scratch database (a crash may have left the last one)."""
         self._sql(f"DROP DATABASE IF EXISTS {self.scratch} SYNC")
         self._sql(f"CREATE DATABASE {self.scratch}")
 

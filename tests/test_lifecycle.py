@@ -139,11 +139,21 @@ def test_replace_with_condition_touches_only_matching_rows(server, admin):
     assert daily(server, admin) == [("2024-01-06", "bob", 1, 2), ("2024-01-07", "ann", 1, 10), ("2024-02-02", "cid", 1, 4)]
 
 
-def test_a_replace_that_fails_changes_nothing(server, admin):
-    r = replace(server, admin, [{"id": "5", "user": "ann", "ts": "2024-01-07 00:00:00"}], replace_condition="nope = 1")
-    assert r.status_code == 400
+@pytest.mark.parametrize("condition", ["nope = 1", "throwIf(id = '5', 'boom') = 0"])  # the second fails on the new rows only
+def test_a_replace_that_fails_changes_nothing(server, admin, condition):
+    before = daily(server, admin)
+    r = replace(server, admin, [{"id": "5", "user": "ann", "ts": "2024-01-07 00:00:00"}], replace_condition=condition)
+    assert r.status_code == 400 and r.json()["error"].startswith("[Error]")
     assert ids(server, admin) == ["1", "2", "3", "4"]
-    assert len(daily(server, admin)) == 4
+    assert daily(server, admin) == before
+    assert int(sql(server, admin, "SELECT count() AS n FROM clicks_quarantine WHERE id = '5'")[0]["n"]) == 0
+
+
+def test_a_delete_that_fails_at_run_time_changes_nothing(server, admin):
+    r = requests.post(f"{server.url}/v0/datasources/clicks/delete", params={"token": admin},
+                      data={"delete_condition": "throwIf(user = 'cid', 'boom') = 0"})
+    assert r.status_code == 400 and "boom" in r.json()["error"]
+    assert ids(server, admin) == ["1", "2", "3", "4"]
 
 
 def test_a_swap_cut_short_is_finished_by_rebuilding_the_views(server, admin):
