@@ -9,7 +9,8 @@ For each size (1M, 3M, 10M events up to --events), with the same generated NDJSO
   tblocal (a server subprocess, fresh data dir): the same batches through the Events API
         (gzip, --clients concurrent clients, wait=true: durable, validated, quarantine on),
         every endpoint case (p50/p95/p99), endpoint p90 idle vs under six heavy /v0/sql queries
-        (scripts/bench_isolation.py), single-event ingest with wrk (--connections), RSS.
+        (scripts/bench_isolation.py), single-event ingest with wrk (--connections), RSS, and
+        last (it changes the data) forgetting users (scripts/bench_forget_user.py).
 
 Absolute times drift between machines and runs; the ratios are what the targets are about.
 Results: bench/out/bench.json, bench/out/bench.png, and a table on stdout.
@@ -41,6 +42,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tblocal.launcher import ServerProcess  # noqa: E402
+import bench_forget_user  # noqa: E402
 import bench_isolation  # noqa: E402
 import bench_stream  # noqa: E402
 from tblocal.settings import Settings  # noqa: E402
@@ -492,6 +494,7 @@ def run_size(n: int, args) -> dict:
         if not args.skip_single:
             single["wait_false"] = single_events(server, path, args, wait=False)
             single["wait_true"] = single_events(server, path, args, wait=True)
+        forget = None if args.skip_forget else bench_forget_user.measure(server.url, server.token)  # last: it changes the data
         rss_end = server.rss_mb()
     finally:
         server.stop()
@@ -507,7 +510,7 @@ def run_size(n: int, args) -> dict:
     return {"events": n, "usage": usage, "ingest": {"tblocal": ingest, "raw_chdb": raw["ingest"],
                                     "ratio_rows_per_s": round(ingest["rows_per_s"] / raw["ingest"]["rows_per_s"], 3),
                                     "ratio_vs_raw_with_mvs": round(ingest["rows_per_s"] / raw["ingest"]["with_mvs"]["rows_per_s"], 3)},
-            "endpoints": cmp, "single_event": single, "isolation": isolation,
+            "endpoints": cmp, "single_event": single, "isolation": isolation, "forget_user": forget,
             "rss": {"start": rss_start, "after_ingest": rss_ingest, "after_queries": rss_queries, "end": rss_end}}
 
 
@@ -563,6 +566,8 @@ def print_table(result: dict) -> None:
                       f"errors {s['errors']} ({s['connections']} connections)")
         if size.get("isolation"):
             bench_isolation.print_result(size["isolation"], sys.stdout)
+        if size.get("forget_user"):
+            print(f"forget-user: median {size['forget_user']['median_seconds']} s per user ({size['forget_user']['users']})")
         print(f"server RSS: {size['rss']['end']['rss_mb']:.0f} MB, peak {size['rss']['end']['peak_rss_mb']:.0f} MB")
     if "stream" in result:
         print("\n== stream ==\n" + bench_stream.markdown(result["stream"]))
@@ -680,6 +685,7 @@ def main(argv=None) -> None:
     p.add_argument("--single-seconds", type=int, default=10)
     p.add_argument("--skip-single", action="store_true")
     p.add_argument("--skip-isolation", action="store_true", help="skip endpoint p90 idle vs under heavy /v0/sql")
+    p.add_argument("--skip-forget", action="store_true", help="skip timing make forget-user (scripts/bench_forget_user.py)")
     p.add_argument("--reps", type=int, default=60, help="calls per endpoint case (fewer when --budget runs out)")
     p.add_argument("--budget", type=float, default=8.0, help="seconds per case before stopping early (>= 5 calls)")
     p.add_argument("--data", default=str(ROOT / "bench" / "data"))
