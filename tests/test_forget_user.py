@@ -52,3 +52,10 @@ def test_forgotten_users_are_in_no_endpoint(server):
             r = requests.get(f"{server.url}/v0/pipes/{pipe}.json", params={**params, "token": server.admin_token}, timeout=60)
             assert r.status_code == 200, r.text
             reference.compare_rows(reference.run(pipe, kept, params), r.json()["data"])
+
+
+def test_without_tb_token_it_asks_tblocal_for_its_token(server):
+    env = {k: v for k, v in os.environ.items() if k != "TB_TOKEN"} | {"TB_HOST": server.url}
+    done = subprocess.run(["make", "--no-print-directory", "forget-user", "USER_ID=u_never_seen"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "0 events" in done.stdout, done.stdout + done.stderr
