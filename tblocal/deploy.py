@@ -38,6 +38,7 @@ class Changes:
     new_pipe_names: list[str] = field(default_factory=list)
     changed_pipe_names: list[str] = field(default_factory=list)
     deleted_pipe_names: list[str] = field(default_factory=list)
+    data_movements: list[dict] = field(default_factory=list)  # the CLI prints them: data sources migrated by FORWARD_QUERY
 
     @property
     def any(self) -> bool:
@@ -82,6 +83,7 @@ def changes(old: Project, new: Project) -> Changes:
         getattr(out, f"new_{kind}_names").extend(sorted(set(after) - set(before)))
         getattr(out, f"deleted_{kind}_names").extend(sorted(set(before) - set(after)))
         getattr(out, f"changed_{kind}_names").extend(sorted(n for n in set(before) & set(after) if before[n] != after[n]))
+    out.data_movements = migrate.movements(old.datasources, new.datasources, out.changed_datasource_names)
     return out
 
 

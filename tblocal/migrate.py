@@ -31,6 +31,12 @@ def changed_columns(old: dict, new: dict) -> list[tuple[str, str]]:
     return [(before[column_name(c)], c) for c in new["columns"] if column_name(c) in before and before[column_name(c)] != c]
 
 
+def movements(old: dict[str, DataSource], new: dict[str, DataSource], changed: list[str]) -> list[dict]:
+    """The data movements a deployment reports: each changed data source whose rows go through its FORWARD_QUERY."""
+    return [{"datasource_name": n, "kind": "backfill_with_forward_query"} for n in changed
+            if new[n].forward_query and old[n].columns != new[n].columns]
+
+
 def refusal(name: str, old: dict, new: dict) -> str | None:
     """Why this change needs a FORWARD_QUERY (Tinybird refuses it without one), or None."""
     changed = changed_columns(old, new)

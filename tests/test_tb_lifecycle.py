@@ -80,6 +80,8 @@ def test_deploys_keep_every_row_through_an_added_column_and_a_forward_query(serv
     columns = ("event_id, user_id, event_type, content_id, recommendation_id, timestamp, session_id, device, platform, "
                "toUInt64(duration) AS duration, metadata, country")
     _schema(wider, "", "", forward_query=f"SELECT {columns}")
+    checked = tb(server, wider, "deploy", "--check").stdout
+    assert "| user_events | From live deployment using Forward Query |" in checked, checked
     tb(server, wider, "deploy")
     typed = sql(server, token, "SELECT count() AS n, toTypeName(any(duration)) AS t, sum(duration) AS total FROM user_events")[0]
     assert (int(typed["n"]), typed["t"]) == (FIXTURE_ROWS, "UInt64")
