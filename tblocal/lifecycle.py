@@ -19,9 +19,10 @@ import json
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass, field
 
-from . import sandbox, write
+from . import sandbox, usage, write
 from .datadir import quarantine as quarantine_table, rewrite_db
 from .ddl import desired_state
 from .engine import EngineError, quote_ident, quote_string
@@ -48,8 +49,12 @@ class Result:
     skipped_views: list[str] = field(default_factory=list)
 
 
-def finished(ws: Workspace, result: Result) -> None:
-    """Called once per delete or replace that changed the data (usage logs hook in here)."""
+def finished(ws: Workspace, result: Result, started: float, condition: str | None) -> None:
+    """Called once per delete or replace that changed the data: log it and record it in datasources_ops_log."""
+    event_type = "delete_data" if result.operation == "delete" else "replace"  # Tinybird's event_type names
+    usage.record_operation(ws, event_type, result.datasource, rows=result.rows_affected,
+                           rows_quarantine=result.quarantined, elapsed=time.perf_counter() - started,
+                           options={"condition": condition} if condition else None)
     log.info("%s on %s.%s: %d rows, partitions %s, views %s", result.operation, ws.database, result.datasource,
              result.rows_affected, result.partitions, result.views)
 
@@ -119,7 +124,7 @@ def count(ws: Workspace, name: str, condition: str) -> int:
 
 def delete(ws: Workspace, name: str, condition: str, partition: str | None = None) -> Result:
     """Remove the rows matching condition (only in partition, an id, when given); views keep theirs."""
-    condition = _check_condition(ws, name, condition)
+    started, condition = time.perf_counter(), _check_condition(ws, name, condition)
     with ws.ingestor._lock:  # the writer's lock: no commit between reading the partitions and swapping them
         job = _Rewrite(ws, name)
         try:
@@ -135,7 +140,7 @@ def delete(ws: Workspace, name: str, condition: str, partition: str | None = Non
         finally:
             job.close()
     if result.rows_affected:
-        finished(ws, result)
+        finished(ws, result, started, condition)
     return result
 
 
@@ -150,6 +155,7 @@ def _keep(ws: Workspace, name: str, condition: str, partitions: list[str]) -> st
 def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: str | None = None,
             skip_incompatible: bool = False, import_id: str = "") -> Result:
     """Replace the data source's rows with the body's (only those matching condition, when given)."""
+    started = time.perf_counter()
     if condition is not None:
         condition = _check_condition(ws, name, condition)
     with ws.ingestor._lock:
@@ -161,7 +167,7 @@ def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: 
             raise _failure(ws, e) from None
         finally:
             job.close()
-    finished(ws, result)
+    finished(ws, result, started, condition)
     return result
 
 

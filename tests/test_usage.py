@@ -182,6 +182,23 @@ def test_data_operations_in_datasources_ops_log_block_log_and_jobs_log(ws):
                      "datasource_id": job["datasource"]["id"], "pipe_id": None, "job_metadata": '{"rows": 4, "quarantine_rows": 0}'}]
 
 
+def test_deletes_and_replaces_in_datasources_ops_log(ws):
+    rows = ndjson([click(1, user="u1"), click(2, user="u2"), click(3, user="u2")])
+    assert ws.local.post("/v0/events", params={"name": "clicks", "wait": "true", "token": ws.admin}, content=rows).status_code == 200
+    deleted = ws.local.post("/v0/datasources/clicks/delete", params={"token": ws.admin}, data={"delete_condition": "user = 'u2'"})
+    assert deleted.status_code == 200, deleted.text
+    replaced = ws.local.post("/v1/datasources/clicks/replace", params={"format": "ndjson", "token": ws.admin},
+                             content=ndjson([click(7), click(8)]))
+    assert replaced.status_code == 200, replaced.text
+
+    ops = ws.rows("SELECT event_type, datasource_name, result, rows, rows_quarantine, Options.Names AS asked "
+                  "FROM tinybird.datasources_ops_log WHERE event_type != 'append-hfi' ORDER BY event_type")
+    assert ops == [
+        {"event_type": "delete_data", "datasource_name": "clicks", "result": "ok", "rows": 2, "rows_quarantine": 0, "asked": ["condition"]},
+        {"event_type": "replace", "datasource_name": "clicks", "result": "ok", "rows": 2, "rows_quarantine": 0, "asked": []},
+    ]
+
+
 def test_nothing_is_recorded_when_recording_is_off(ws):
     served = ws.served()
     served.settings = dataclasses.replace(served.settings, record_usage=False)
