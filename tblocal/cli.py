@@ -67,7 +67,10 @@ def serve(args, settings: Settings) -> None:
     if args.load_fixtures:
         load_fixtures(ws, Path(args.load_fixtures))
     base = f"http://{settings.host}:{settings.port}"
-    first_pipe = next(iter(sorted(ws.project.endpoints)), None)
+    # The first endpoint over the project's own data (a monitoring one over tinybird.* is empty at start).
+    endpoints = ws.project.endpoints
+    own = [n for n in sorted(endpoints) if not any("tinybird." in node.sql for node in endpoints[n].nodes)]
+    first_pipe = next(iter(own or sorted(endpoints)), None)
     print(f"tblocal: serving {settings.project.resolve()} on {base}", file=sys.stderr)
     print(f"tblocal: admin token: {ws.tokens.admin.token}", file=sys.stderr)
     if first_pipe:
