@@ -134,7 +134,9 @@ def _jwt(registry: "Workspaces", token: str) -> tuple["Workspace", Grant]:
     if wid not in registry.live:
         raise Forbidden("Invalid token: the JWT's workspace_id is not a workspace of this server", jwts.JWT_DOCS)
     ws = registry.live[wid]
-    claims = jwts.verify(token, ws.tokens.admin.token, {resource_id(ws.database, "pipe", n): n for n in ws.project.pipes})
+    ids = {resource_id(ws.database, "pipe", n): n for n in ws.project.pipes}
+    ids.update({resource_id(ws.database, "datasource", n): n for n in ws.project.datasources})
+    claims = jwts.verify(token, ws.tokens.admin.token, ids)
     grant = Grant(claims.name, token, claims.scopes, claims.fixed_params, claims.filters, claims.rps)
     if grant.rps:
         registry.limiter.hit((wid, grant.name), grant.rps)

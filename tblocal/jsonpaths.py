@@ -53,7 +53,11 @@ def parse(jsonpath: str) -> JsonPath:
         m = _STEP.match(text, pos)
         if m is None:
             raise JsonPathError(f"JSONPath {jsonpath!r}: cannot read {text[pos:]!r} (tblocal reads $.key, $['key'], [:])")
-        key = m.group(1) or m.group(2) or m.group(3)
+        key = next((g for g in m.group(1, 2, 3) if g is not None), None)
+        if key is not None:
+            key = re.sub(r"\\(.)", r"\1", key)  # $['a\'b'] names the key a'b
+            if not key:
+                raise JsonPathError(f"JSONPath {jsonpath!r}: a key cannot be empty")
         steps.append(ALL if m.group(4) else key)
         pos = m.end()
     if not steps or steps[0] == ALL:

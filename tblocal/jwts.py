@@ -41,9 +41,9 @@ def claimed_workspace(token: str) -> str:
     return workspace
 
 
-def verify(token: str, admin_token: str, pipe_ids: dict[str, str]) -> Claims:
+def verify(token: str, admin_token: str, resource_ids: dict[str, str]) -> Claims:
     """What a JWT grants in the workspace whose admin token is admin_token; 403 when forged, expired or
-    malformed. pipe_ids maps pipe ids to names (a scope's resource may be either)."""
+    malformed. resource_ids maps pipe and data source ids to names (a scope's resource may be either)."""
     try:
         claims = jwt.decode(token, admin_token, algorithms=["HS256"], options={"require": REQUIRED})
     except jwt.ExpiredSignatureError:
@@ -57,19 +57,19 @@ def verify(token: str, admin_token: str, pipe_ids: dict[str, str]) -> Claims:
     except jwt.InvalidTokenError as e:
         raise Forbidden(f"Invalid token: {e}", JWT_DOCS) from None
     try:
-        return _claims(claims, pipe_ids)
+        return _claims(claims, resource_ids)
     except (TypeError, ValueError, AttributeError, KeyError):
         raise Forbidden("Invalid token: the JWT's scopes or limits are not shaped as Tinybird documents", JWT_DOCS) from None
 
 
-def _claims(claims: dict, pipe_ids: dict[str, str]) -> Claims:
+def _claims(claims: dict, resource_ids: dict[str, str]) -> Claims:
     scopes, fixed, filters = [], {}, {}
     for scope in claims["scopes"]:
         kind, resource = scope["type"], scope["resource"]
         if kind not in SCOPE_TYPES or not isinstance(resource, str):
             raise ValueError(kind)
+        resource = resource_ids.get(resource, resource)
         if kind == "PIPES:READ":
-            resource = pipe_ids.get(resource, resource)
             if scope.get("fixed_params"):
                 fixed[resource] = {str(k): _param(v) for k, v in scope["fixed_params"].items()}
         elif scope.get("filter"):

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from . import sandbox, usage, write
@@ -111,6 +112,12 @@ def _failure(ws: Workspace, e: EngineError | OSError) -> ApiError:
     raise e
 
 
+def _refuse_if_closed(ws: Workspace) -> None:
+    """503 once the writer is closed: a build or deployment is replacing these tables, or the server stops."""
+    if ws.ingestor._stopped:
+        raise Unavailable(ws.ingestor.closed_because, DOCS)
+
+
 # ---------------------------------------------------------------- delete
 
 def count(ws: Workspace, name: str, condition: str) -> int:
@@ -126,6 +133,7 @@ def delete(ws: Workspace, name: str, condition: str, partition: str | None = Non
     """Remove the rows matching condition (only in partition, an id, when given); views keep theirs."""
     started, condition = time.perf_counter(), _check_condition(ws, name, condition)
     with ws.ingestor._lock:  # the writer's lock: no commit between reading the partitions and swapping them
+        _refuse_if_closed(ws)
         job = _Rewrite(ws, name)
         try:
             job.open()
@@ -159,6 +167,7 @@ def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: 
     if condition is not None:
         condition = _check_condition(ws, name, condition)
     with ws.ingestor._lock:
+        _refuse_if_closed(ws)
         job = _Rewrite(ws, name)
         try:
             job.open()
@@ -280,6 +289,7 @@ class _Rewrite:
         """Recompute every view fed (directly or through other views) by the replaced data source, for its partitions."""
         views = desired_state(self.ws.project, self.ws.renderer)["views"]
         staged = {self.name: set(result.partitions)}
+        feeders = Counter(view["target"] for view in views.values())
         todo = True
         while todo:
             todo = False
@@ -287,6 +297,13 @@ class _Rewrite:
                 target, sources = view["target"], {t for _, t, _ in sandbox.used_tables(view["sql"])}
                 source = next((s for s in sources if s in staged), None)
                 if source is None or target in staged or target in result.skipped_views:
+                    continue
+                if feeders[target] > 1:  # recomputed from one of its views, it would lose the others' rows
+                    if not skip_incompatible:
+                        raise BadRequest(
+                            f"'{target}' is filled by {feeders[target]} materialized views, so its partitions cannot be "
+                            f"recomputed from '{source}' alone: send skip_incompatible_partition_key=true to leave it as it is", DOCS)
+                    result.skipped_views.append(target)
                     continue
                 if not full and not self._compatible(source, target):
                     if not skip_incompatible:

@@ -9,6 +9,7 @@ def test_parse_reads_keys_brackets_and_arrays():
     assert parse("$['a b'].c") == JsonPath("a b", ("c",))
     assert parse("$.tags[:]") == JsonPath("tags", (ALL,))
     assert parse("$.items[:].sku") == JsonPath("items", (ALL, "sku"))
+    assert parse("$.a['it\\'s']") == JsonPath("a", ("it's",))
     assert column_path({"name": "x", "jsonpath": None}) == JsonPath("x", ())
 
 
@@ -18,6 +19,8 @@ def test_parse_reads_keys_brackets_and_arrays():
     ("$[:]", "must name a key first"),
     ("$.a[0]", "cannot read '\\[0\\]'"),
     ("$.a[:].b[:]", "arrays of arrays"),
+    ("$['']", "a key cannot be empty"),
+    ("$.a['']", "a key cannot be empty"),
 ])
 def test_parse_refuses_what_it_cannot_read(path, reason):
     with pytest.raises(JsonPathError, match=reason):

@@ -45,6 +45,12 @@ def test_a_scope_may_name_a_pipe_by_id():
     assert claims.scopes == ("PIPES:READ:top_users",)
 
 
+def test_a_datasource_scope_may_name_it_by_id_and_its_filter_follows():
+    scopes = [{"type": "DATASOURCES:READ", "resource": "t_456", "filter": "user = 'u1'"}]
+    claims = jwts.verify(sign(payload(scopes=scopes)), ADMIN, {"t_456": "clicks"})
+    assert (claims.scopes, claims.filters) == (("DATASOURCES:READ:clicks",), {"clicks": "user = 'u1'"})
+
+
 def test_a_datasource_scope_carries_its_filter_and_rps_zero_is_no_limit():
     scopes = [{"type": "DATASOURCES:READ", "resource": "clicks", "filter": "user = 'u1'"}]
     claims = jwts.verify(sign(payload(scopes=scopes, limits={"rps": -3})), ADMIN, {})
