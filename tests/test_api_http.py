@@ -7,7 +7,7 @@ import json
 import pytest
 from starlette.requests import Request
 
-from tblocal.api.http import json_response, read_body, read_params
+from tblocal.api.http import flag, json_response, read_body, read_params
 from tblocal.errors import BadRequest, TooLarge
 
 
@@ -84,3 +84,8 @@ def test_read_params_refuses_bad_bodies(body, kind, message):
     with pytest.raises(BadRequest) as e:
         run(read_params(request(body, headers={"Content-Type": kind})))
     assert e.value.message == message
+
+
+def test_flag_reads_true_or_1_in_any_case_and_a_default_when_absent():
+    assert [flag({"x": v}, "x") for v in ("true", "TRUE", "1", "false", "0", "yes", "")] == [True, True, True, False, False, False, False]
+    assert (flag({}, "x"), flag({}, "x", default=True), flag({"x": "false"}, "x", default=True)) == (False, True, False)

@@ -5,9 +5,12 @@ import json
 import pytest
 import requests
 
+from tblocal import lifecycle
+from tblocal.errors import Unavailable
 from tblocal.launcher import ServerProcess
 
 from conftest import TEST_PROJECT
+from helpers import datafiles, ndjson
 
 ROWS = [
     {"id": "1", "user": "ann", "kind": "click", "ts": "2024-01-05 10:00:00", "value": 1},
@@ -31,10 +34,6 @@ def admin(server):
     requests.post(f"{server.url}/v0/datasources/clicks_daily_mv/truncate", params={"token": token}).raise_for_status()
     append(server, token, ROWS)
     return token
-
-
-def ndjson(rows) -> bytes:
-    return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows).encode()
 
 
 def append(server, token, rows):
@@ -185,8 +184,6 @@ def test_v0_mode_replace_takes_a_multipart_file_as_curl_sends_it(server, admin):
 
 def test_a_replace_refuses_a_view_target_that_several_views_fill(local):
     """Recomputed from the replaced source's view alone, such a target would lose the other view's rows."""
-    from helpers import datafiles
-
     user = local.get("/tokens").json()["user_token"]
     made = local.post("/v1/workspaces", params={"name": "lifecycle_two_feeders", "token": user})
     token = made.json()["token"]
@@ -207,10 +204,6 @@ def test_a_replace_refuses_a_view_target_that_several_views_fill(local):
 
 def test_a_delete_once_the_writer_is_closed_is_a_503_and_changes_nothing(local):
     """A build or deployment closes the writer before it rebuilds the tables: a delete then must not swap partitions."""
-    from helpers import datafiles
-    from tblocal import lifecycle
-    from tblocal.errors import Unavailable
-
     user = local.get("/tokens").json()["user_token"]
     token = local.post("/v1/workspaces", params={"name": "lifecycle_closed", "token": user}).json()["token"]
     try:

@@ -9,7 +9,7 @@ from .. import formats, openapi, usage, write
 from ..access import access
 from ..errors import BadRequest
 from . import resources
-from .http import json_response, read_body, read_params
+from .http import flag, json_response, read_body, read_params
 
 
 async def health(request: Request) -> Response:
@@ -28,7 +28,7 @@ async def events(request: Request) -> Response:
     body = await read_body(request)
     if not body.strip():
         raise BadRequest("The body is empty: send one JSON object per line", write.EVENTS_DOCS)
-    wait = request.query_params.get("wait", "false").lower() in ("true", "1")
+    wait = flag(request.query_params, "wait")
     clock = time.perf_counter()
     outcome = await ws.ingestor.submit(ds.name, write.Request(body), wait)
     if outcome is None:  # acknowledged: recorded as announced (its rows are written with the next batch)

@@ -58,3 +58,8 @@ async def read_params(request: Request, raw_key: str | None = None) -> dict:
         if "\x00" in key or "\x00" in value:
             raise BadRequest(f"Parameter '{key[:40]}' contains a NUL character")
     return params
+
+
+def flag(values, name: str, default: bool = False) -> bool:
+    """A boolean parameter as Tinybird reads it: true or 1 (any case); default when absent."""
+    return str(values.get(name, "true" if default else "false")).lower() in ("true", "1")

@@ -11,11 +11,10 @@ from ..access import admin_access
 from ..datadir import resource_id
 from ..errors import BadRequest
 from ..workspace import Workspace
-from .http import json_response, read_body, read_params
+from .http import flag, json_response, read_body, read_params
 from . import resources
 from .resources import DATASOURCE_DOCS, body_format, chunks, import_job, job_url, keep_job, multipart_rows
 
-_TRUE = ("true", "1")
 
 
 def _datasource(request: Request, what: str, name: str | None = None) -> tuple[Workspace, str]:
@@ -38,7 +37,7 @@ async def delete_v0(request: Request) -> Response:
     ws, name = _datasource(request, "Deleting")
     params = await read_params(request)
     condition = params.get("delete_condition", "")
-    if params.get("dry_run", "").lower() in _TRUE:
+    if flag(params, "dry_run"):
         return json_response({"rows_to_be_deleted": await asyncio.to_thread(lifecycle.count, ws, name, condition)})
     result = await asyncio.to_thread(lifecycle.delete, ws, name, condition)
     job = _delete_job(request, ws, name, condition, result)
@@ -51,7 +50,7 @@ async def delete_v1(request: Request) -> Response:
     params = await read_params(request)
     condition = params.get("delete_condition", "")
     result = await asyncio.to_thread(lifecycle.delete, ws, name, condition, params.get("partition") or None)
-    if params.get("wait", "true").lower() not in _TRUE:
+    if not flag(params, "wait", default=True):
         job = _delete_job(request, ws, name, condition, result)
         return json_response({**job, "job": job})
     parts = len(result.partitions)
@@ -91,7 +90,7 @@ async def replace(request: Request, ws: Workspace, name: str, body: bytes, fmt: 
     job_id = str(uuid.uuid4())
     result = await asyncio.to_thread(
         lifecycle.replace, ws, name, list(chunks(body)), fmt, q.get("replace_condition"),
-        q.get("skip_incompatible_partition_key", "").lower() in _TRUE, job_id)
+        flag(q, "skip_incompatible_partition_key"), job_id)
     return keep_job(request, ws, import_job(request, ws, name, job_id, result.rows_affected, result.quarantined, len(body),
                                             mode="replace", rows_deleted=result.rows_deleted, views=result.views,
                                             skipped_views=result.skipped_views))

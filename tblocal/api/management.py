@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from ..errors import BadRequest, Forbidden
 from ..access import admin_access, require_user
-from .http import json_response
+from .http import flag, json_response
 from ..workspace import Workspace
 from ..workspaces import Record, Workspaces
 
@@ -86,10 +86,6 @@ async def _datafiles(request: Request) -> dict[str, bytes]:
     return files
 
 
-def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("true", "1")
-
-
 async def build(request: Request) -> Response:
     """tb build: replace the workspace's datafiles; data sources whose datafile changed start empty."""
     ws = _admin(request)
@@ -103,8 +99,8 @@ async def create_deployment(request: Request) -> Response:
     """tb deploy: check, stage and (auto_promote) promote the datafiles; check=true changes nothing."""
     ws = _admin(request)
     result, deployment = await _registry(request).submit(
-        ws, await _datafiles(request), check=_flag(request, "check"), auto=_flag(request, "auto_promote"),
-        destructive=_flag(request, "allow_destructive_operations"))
+        ws, await _datafiles(request), check=flag(request.query_params, "check"), auto=flag(request.query_params, "auto_promote"),
+        destructive=flag(request.query_params, "allow_destructive_operations"))
     return json_response({"result": result, "deployment": deployment})
 
 
@@ -112,7 +108,7 @@ async def list_deployments(request: Request) -> Response:
     """The workspace's deployments, oldest first."""
     ws = _admin(request)
     deployments = _registry(request).deployments_of(ws)
-    return json_response({"deployments": deployments.listed(_flag(request, "include_deleted"))})
+    return json_response({"deployments": deployments.listed(flag(request.query_params, "include_deleted"))})
 
 
 async def get_deployment(request: Request) -> Response:
