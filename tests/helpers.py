@@ -1,5 +1,6 @@
 """Helpers shared by the runtime's own tests (pytest reads fixtures from conftest.py only)."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,6 +31,19 @@ def datafiles(**replace) -> list[tuple]:
         if text is not None:
             parts.append(("data_project://", (rel, text.encode(), "text/plain")))
     return parts
+
+
+@contextlib.contextmanager
+def scratch_workspace(local, name: str, files: list[tuple]):
+    """A workspace of the in-process app built from files (datafiles() parts); yields its admin token, then hard-deletes it."""
+    user = local.get("/tokens").json()["user_token"]
+    token = local.post("/v1/workspaces", params={"name": name, "token": user}).json()["token"]
+    try:
+        built = local.post("/v1/build", files=files, headers={"Authorization": f"Bearer {token}"}).json()
+        assert built["result"] == "success", built
+        yield token
+    finally:
+        local.delete(f"/v1/workspaces/{name}", params={"token": user, "hard_delete_confirmation": "yes"})
 
 
 def ndjson(rows) -> bytes:

@@ -7,6 +7,8 @@ import pytest
 from tblocal.access import resolve
 from tblocal.copies import Copies
 
+from helpers import scratch_workspace
+
 SALES = "SCHEMA >\n    `user` String `json:$.user`,\n    `value` Int32 `json:$.value`\n\nENGINE MergeTree\nENGINE_SORTING_KEY user\n"
 TARGET = "SCHEMA >\n    `value` Int64,\n    `user` String\n\nENGINE MergeTree\nENGINE_SORTING_KEY user\n"
 TOTALS = "SCHEMA >\n    `user` String,\n    `total` Int64\n\nENGINE SummingMergeTree\nENGINE_SORTING_KEY user\n"
@@ -30,13 +32,8 @@ def parts(files: dict) -> list[tuple]:
 @pytest.fixture()
 def ws(local, request):
     """A new workspace with FILES built into it; (admin token, user token)."""
-    user = local.get("/tokens").json()["user_token"]
-    name = f"copies_{request.node.name[:40]}"
-    token = local.post("/v1/workspaces", params={"name": name, "token": user}).json()["token"]
-    body = local.post("/v1/build", files=parts(FILES), headers={"Authorization": f"Bearer {token}"}).json()
-    assert body["result"] == "success", body
-    yield token
-    local.delete(f"/v1/workspaces/{name}", params={"token": user, "hard_delete_confirmation": "yes"})
+    with scratch_workspace(local, f"copies_{request.node.name[:40]}", parts(FILES)) as token:
+        yield token
 
 
 def build(local, token: str, **changes) -> dict:

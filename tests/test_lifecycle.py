@@ -10,7 +10,7 @@ from tblocal.errors import Unavailable
 from tblocal.launcher import ServerProcess
 
 from conftest import TEST_PROJECT
-from helpers import datafiles, ndjson
+from helpers import datafiles, ndjson, scratch_workspace
 
 ROWS = [
     {"id": "1", "user": "ann", "kind": "click", "ts": "2024-01-05 10:00:00", "value": 1},
@@ -184,35 +184,22 @@ def test_v0_mode_replace_takes_a_multipart_file_as_curl_sends_it(server, admin):
 
 def test_a_replace_refuses_a_view_target_that_several_views_fill(local):
     """Recomputed from the replaced source's view alone, such a target would lose the other view's rows."""
-    user = local.get("/tokens").json()["user_token"]
-    made = local.post("/v1/workspaces", params={"name": "lifecycle_two_feeders", "token": user})
-    token = made.json()["token"]
     second = (TEST_PROJECT / "pipes/clicks_daily.pipe").read_text().replace("aggregate_per_day", "aggregate_again")
-    try:
-        built = local.post("/v1/build", files=datafiles(**{"pipes/clicks_daily_again.pipe": second}),
-                           headers={"Authorization": f"Bearer {token}"}).json()
-        assert built["result"] == "success", built
+    with scratch_workspace(local, "lifecycle_two_feeders", datafiles(**{"pipes/clicks_daily_again.pipe": second})) as token:
         assert local.post("/v0/events", params={"name": "clicks", "wait": "true", "token": token}, content=ndjson(ROWS)).status_code == 200
         refused = local.post("/v1/datasources/clicks/replace", params={"format": "ndjson", "token": token}, content=ndjson(ROWS[:1]))
         assert refused.status_code == 400
         assert "'clicks_daily_mv' is filled by 2 materialized views" in refused.json()["error"]
         count = local.get("/v0/sql", params={"q": "SELECT count() AS n FROM clicks FORMAT JSON", "token": token}).json()["data"]
         assert count == [{"n": 4}]
-    finally:
-        local.delete("/v1/workspaces/lifecycle_two_feeders", params={"token": user, "hard_delete_confirmation": "yes"})
 
 
 def test_a_delete_once_the_writer_is_closed_is_a_503_and_changes_nothing(local):
     """A build or deployment closes the writer before it rebuilds the tables: a delete then must not swap partitions."""
-    user = local.get("/tokens").json()["user_token"]
-    token = local.post("/v1/workspaces", params={"name": "lifecycle_closed", "token": user}).json()["token"]
-    try:
-        assert local.post("/v1/build", files=datafiles(), headers={"Authorization": f"Bearer {token}"}).json()["result"] == "success"
+    with scratch_workspace(local, "lifecycle_closed", datafiles()) as token:
         assert local.post("/v0/events", params={"name": "clicks", "wait": "true", "token": token}, content=ndjson(ROWS)).status_code == 200
         ws = next(w for w in local.app.state.workspaces.live.values() if w.tokens.find(token))
         local.portal.call(ws.ingestor.close, "A deployment is rebuilding this workspace")
         with pytest.raises(Unavailable, match="A deployment is rebuilding"):
             lifecycle.delete(ws, "clicks", "user = 'ann'")
         assert ws.engine.scalar(f"SELECT count() FROM {ws.database}.clicks") == 4
-    finally:
-        local.delete("/v1/workspaces/lifecycle_closed", params={"token": user, "hard_delete_confirmation": "yes"})
