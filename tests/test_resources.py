@@ -1,4 +1,4 @@
-"""A workspace's resources in-process (tblocal/api/resources.py): pipes, data sources, appends and jobs, tokens."""
+"""A workspace's resources in-process (tblocal/api/resources.py, rows.py, jobs.py): pipes, data sources, appends and jobs."""
 
 import json
 import re
@@ -79,14 +79,6 @@ def test_truncate_needs_admin_and_empties_the_table(local, admin):
     assert (r.status_code, r.json()["error"]) == (403, "Truncating a data source needs the admin token")
     assert local.post("/v0/datasources/clicks_daily_mv/truncate", params={"token": admin}).json() == {}
     assert get(local, "/v0/datasources/clicks_daily_mv", admin).json()["statistics"]["row_count"] == 0
-
-
-def test_tokens_by_id_and_name(local, admin):
-    listed = get(local, "/v0/tokens", admin).json()["tokens"]
-    read = next(t for t in listed if t["name"] == "top_users_read")
-    assert get(local, f"/v0/tokens/{read['id']}", admin).json() == read == get(local, "/v0/tokens/top_users_read", admin).json()
-    assert get(local, "/v0/tokens/nope", admin).status_code == 404
-    assert get(local, "/v0/tokens/top_users_read", read["token"]).status_code == 403
 
 
 def test_example_url_carries_the_token_asked_with(local, admin):
