@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from tblocal.api.app import ROUTES  # noqa: E402
 from tblocal.launcher import ServerProcess  # noqa: E402
 
-# Routes a case reaches only with tokens that cannot change the server's shape: with the admin token a build or
-# deploy of random parts could empty the workspace, and each new workspace is a database of its own.
+# Routes that change the server's shape: a build or deploy of random parts could empty the workspace the other cases
+# read, and each new workspace is a database of its own. With an admin token they get a scratch workspace's, and go last.
 SHAPE_CHANGING = {("POST", "/v1/build"), ("POST", "/v1/deploy"), ("POST", "/v1/workspaces"), ("POST", "/v0/workspaces"),
                   ("POST", "/v1/workspaces/"), ("POST", "/v0/workspaces/"), ("POST", "/v1/deployments/{id}/set-live"),
                   ("DELETE", "/v1/workspaces/{workspace}"), ("DELETE", "/v0/workspaces/{workspace}"),
@@ -153,9 +153,9 @@ def cases(rng: random.Random, n: int, tokens: dict[str, str | None]):
     made = []
     for i in range(n):
         method, template = routes[i % len(routes)]
-        who = rng.choices(list(tokens), weights=[4, 2, 2, 2])[0]
+        who = rng.choices(["admin", "read", "bad", "none"], weights=[4, 2, 2, 2])[0]
         if (method, template) in SHAPE_CHANGING and who == "admin":
-            who = rng.choice(["read", "bad", "none"])
+            who = "scratch"
         token = tokens[who]
         where = rng.choice(["header", "query"] if method == "GET" else ["header", "query", "form"])
         query = params(rng, rng.randrange(0, 6))
@@ -212,7 +212,10 @@ def main() -> int:
             read = args.read_token or next(t["token"] for t in requests.get(url + "/v0/tokens", headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()["tokens"]
                                            if t["name"] == "top_users_read")
             started = time.monotonic()
-            summary = run(url, {"admin": admin, "read": read, "bad": "p.not-a-token", "none": None}, args.cases, args.seed)
+            user = requests.get(url + "/tokens", timeout=10).json()["user_token"]
+            scratch = requests.post(url + "/v1/workspaces", data={"name": "fuzz_scratch"}, headers={"Authorization": f"Bearer {user}"}, timeout=60)
+            tokens = {"admin": admin, "read": read, "bad": "p.not-a-token", "none": None, "scratch": scratch.json()["token"]}
+            summary = run(url, tokens, args.cases, args.seed)
             summary["seconds"] = round(time.monotonic() - started, 1)
         finally:
             if server:
