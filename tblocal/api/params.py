@@ -3,7 +3,7 @@
 Precedence: a parameter's values are the query string's, then the body's, and a parameter is its last value, so
 the body wins over the query string (Tinybird's API reads arguments as Tornado's `get_argument` does). An Array
 parameter of an endpoint takes every value, joined by commas (the SDKs send a list as repeated values).
-The token: the Authorization header, else a `token` parameter from any source.
+The token: the Authorization header, else a `token` parameter of the query string or a form or multipart body.
 
 A route says how its body is read with `@body(...)`: parameters (the default), rows (events, appends and
 replaces: the body is data unless it is multipart, or a form that holds `url=`), or one raw parameter (the
@@ -23,6 +23,7 @@ from ..settings import truthy
 from .http import read_body
 
 MAX_PARTS = 10_000  # multipart parts a request may hold (a build sends one per datafile)
+MAX_URL_FORM = 64 * 1024  # a url= form is small: a longer form-typed body on a rows route is rows
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ROW_FORMATS = {"ndjson": "ndjson", "jsonl": "ndjson", "json": "ndjson", "csv": "csv", "parquet": "parquet"}
 
@@ -71,7 +72,7 @@ class Params:
 
     @property
     def token(self) -> str | None:
-        """The request's token: Authorization: Bearer, else a token parameter (query string or body)."""
+        """The request's token: Authorization: Bearer, else a token parameter (query string, form or multipart body)."""
         return self.header_token or self.get("token")
 
     def merge(self, pairs: list[tuple[str, str]]) -> None:
@@ -122,7 +123,8 @@ async def _read(request: Request) -> Params:
 
 def _body(params: Params, raw: bytes, content_type: str, kind: str, raw_param: str | None) -> None:
     if kind == "rows":
-        form = _form(raw) if content_type.startswith("application/x-www-form-urlencoded") else None
+        small_url_form = content_type.startswith("application/x-www-form-urlencoded") and len(raw) <= MAX_URL_FORM and b"url=" in raw
+        form = _form(raw) if small_url_form else None  # rows sent with curl -d are never parsed as a form
         if form and "url" in dict(form) and all(PARAM_NAME.match(k) for k, _ in form):
             params.merge(form)  # append or replace from a URL (the SDKs send url= as a form)
         else:
@@ -136,7 +138,8 @@ def _body(params: Params, raw: bytes, content_type: str, kind: str, raw_param: s
         if not isinstance(data, dict):
             raise BadRequest("The JSON body must be an object of parameters")
         params.json = data
-        params.merge([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in data.items()])
+        # A JSON body's "token" is no token: Tinybird reads tokens as arguments (header, query string, form fields).
+        params.merge([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in data.items() if k != "token"])
     else:
         form = _form(raw)
         if raw_param and raw_param not in dict(form) and raw_param not in params.lists:
