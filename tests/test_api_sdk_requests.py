@@ -8,8 +8,15 @@ import threading
 from urllib.parse import urlencode
 
 import pytest
+import requests
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from helpers import click, ndjson
+from tblocal.api.app import RetryHeaders
+from tblocal.launcher import ROOT, ServerProcess
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -140,13 +147,6 @@ def test_sql_as_text_plain(local, admin):
 def test_every_429_and_503_says_when_to_retry(status):
     """Both SDKs' retries read Retry-After, else X-RateLimit-Reset; the earlier SDK waits on a 429 only when
     X-Ratelimit-Remaining is 0. Headers a refusal sets itself (a JWT's limits.rps) are kept."""
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
-    from starlette.testclient import TestClient
-
-    from tblocal.api.app import RetryHeaders
-
     routes = [Route("/refused", lambda request: Response(status_code=status)),
               Route("/limited", lambda request: Response(status_code=status, headers={"X-RateLimit-Limit": "5"})),
               Route("/ok", lambda request: Response())]
@@ -155,3 +155,15 @@ def test_every_429_and_503_says_when_to_retry(status):
     assert {k: v for k, v in client.get("/refused").headers.items() if k in retry} == retry
     assert {k: v for k, v in client.get("/limited").headers.items() if k in retry} == {**retry, "x-ratelimit-limit": "5"}
     assert not set(client.get("/ok").headers) & set(retry)
+
+
+@pytest.mark.e2e
+def test_a_full_ingest_queue_is_a_429_the_sdks_retry_after(tmp_path):
+    """A real server whose ingest queue holds 1 KB: a larger batch is refused with the headers the SDKs wait on."""
+    with ServerProcess(ROOT / "tests" / "project", tmp_path / "data", env={"TBLOCAL_INGEST_QUEUE_BYTES": "1024"}) as server:
+        rows = ndjson([click(i, user="queue_full") for i in range(40)])
+        r = requests.post(server.url + "/v0/events", params={"name": "clicks", "wait": "true"}, data=rows,
+                          headers={**auth(server.admin_token), "Content-Type": "application/x-ndjson"}, timeout=30)
+        assert (r.status_code, r.json()["error"]) == (429, "Too many rows waiting to be written; retry shortly")
+        assert {k: r.headers.get(k) for k in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")} == \
+            {"Retry-After": "1", "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
