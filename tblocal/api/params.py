@@ -18,9 +18,9 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from .. import write
-from ..errors import BadRequest, TooLarge
+from ..errors import BadRequest
 from ..settings import truthy
-from .http import read_body
+from .http import read_body, refuse_declared
 
 MAX_PARTS = 10_000  # multipart parts a request may hold (a build sends one per datafile)
 MAX_URL_FORM = 64 * 1024  # a url= form is small: a longer form-typed body on a rows route is rows
@@ -153,14 +153,8 @@ def _form(raw: bytes) -> list[tuple[str, str]]:
 
 
 async def _multipart(request: Request, params: Params, limit: int) -> None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        await write.drain(request.receive)
-        raise TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", write.EVENTS_DOCS)
-    try:
-        form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limit)
-    except (AssertionError, ValueError, KeyError) as e:  # starlette's and python-multipart's refusals
-        raise BadRequest(f"The multipart body could not be read: {str(e)[:200]}") from None
+    await refuse_declared(request, limit)
+    form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limit)  # a bad one: starlette's 400
     fields = []
     try:
         for name, part in form.multi_items():
