@@ -121,6 +121,39 @@ def test_a_url_that_cannot_be_fetched_is_400_and_writes_nothing(local, admin):
         assert count(local, admin, "1") == before
 
 
+@pytest.mark.e2e
+def test_a_url_too_large_or_too_slow_is_refused_and_writes_nothing(tmp_path):
+    """A real server that takes 1,000 bytes in 1 s: a larger file is a 413, a server that never answers a 400."""
+    release = threading.Event()
+
+    class Hang(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            release.wait(60)  # answers nothing until the test is over
+
+        def log_message(self, *args):
+            pass
+
+    hang = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=hang.serve_forever, daemon=True).start()
+    env = {"TBLOCAL_MAX_APPEND_BYTES": "1000", "TBLOCAL_URL_TIMEOUT": "1"}
+    try:
+        with serving({"big.csv": b"x,y\n" * 300}) as base, ServerProcess(ROOT / "tests" / "project", tmp_path / "data", env=env) as server:
+            slow = f"http://127.0.0.1:{hang.server_address[1]}/slow.csv"
+            answers = [requests.post(server.url + "/v0/datasources", params={"name": "clicks", "mode": mode}, data={"url": url},
+                                     headers=auth(server.admin_token), timeout=60)
+                       for mode, url in (("append", f"{base}/big.csv"), ("replace", slow))]
+            assert [(r.status_code, r.json()["error"]) for r in answers] == [
+                (413, f"The file at '{base}/big.csv' is larger than the 1,000 bytes an append takes (TBLOCAL_MAX_APPEND_BYTES)"),
+                (400, f"The file at '{slow}' could not be downloaded: ReadTimeout"),
+            ]
+            r = requests.get(server.url + "/v0/datasources/clicks", headers=auth(server.admin_token), timeout=30)
+            assert r.json()["statistics"]["row_count"] == 0
+    finally:
+        release.set()
+        hang.shutdown()
+        hang.server_close()
+
+
 def test_query_arrays_as_repeated_parameters(local, admin):
     """api.py query / api.js query send a list as repeated keys: ?users=a&users=b."""
     rows = ndjson([click(i, user=u) for i, u in enumerate(["arr_a", "arr_b", "arr_c"])])

@@ -32,12 +32,12 @@ def _download(url: str, limit: int, timeout_s: float) -> bytes:
                 raise BadRequest(f"The file at '{shown}' could not be downloaded: HTTP {response.status_code}", DOCS)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise TooLarge(f"The file at '{shown}' is larger than the {limit // (1024 * 1024)} MB limit", DOCS)
+                raise TooLarge(f"The file at '{shown}' is larger than the {limit:,} bytes an append takes (TBLOCAL_MAX_APPEND_BYTES)", DOCS)
             data = bytearray()
             for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
                 data += chunk
                 if len(data) > limit:
-                    raise TooLarge(f"The file at '{shown}' is larger than the {limit // (1024 * 1024)} MB limit", DOCS)
+                    raise TooLarge(f"The file at '{shown}' is larger than the {limit:,} bytes an append takes (TBLOCAL_MAX_APPEND_BYTES)", DOCS)
                 if time.monotonic() > deadline:
                     raise BadRequest(f"The file at '{shown}' took longer than {timeout_s:g} s to download", DOCS)
             return bytes(data)
