@@ -3,7 +3,6 @@
 Precedence: a parameter's values are the query string's, then the body's, and a parameter is its last value, so
 the body wins over the query string (Tinybird's API reads arguments as Tornado's `get_argument` does). An Array
 parameter of an endpoint takes every value, joined by commas (the SDKs send a list as repeated values).
-The token: the Authorization header, else a `token` parameter of the query string or a form or multipart body.
 
 A route says how its body is read with `@body(...)`: parameters (the default), rows (events, appends and
 replaces: the body is data unless it is multipart, or a form that holds `url=`), or one raw parameter (the
@@ -45,7 +44,6 @@ class Params:
     files: list[Part] = field(default_factory=list)
     body: bytes = b""  # a body of rows (or anything not parameters); b"" when the body held parameters
     json: dict | None = None  # a JSON object body as sent (a JWT's scopes keep their shape)
-    header_token: str | None = None
 
     @property
     def values(self) -> dict[str, str]:
@@ -69,11 +67,6 @@ class Params:
         """A boolean parameter (true/1/yes/on, any case); default when absent."""
         value = self.get(name)
         return default if value is None else truthy(value)
-
-    @property
-    def token(self) -> str | None:
-        """The request's token: Authorization: Bearer, else a token parameter (query string, form or multipart body)."""
-        return self.header_token or self.get("token")
 
     def merge(self, pairs: list[tuple[str, str]]) -> None:
         """A source's parameters after the ones read so far (the body's after the query string's)."""
@@ -104,8 +97,7 @@ async def _read(request: Request) -> Params:
     handler = request.scope.get("endpoint")
     kind, raw_param = getattr(handler, "body_kind", "params"), getattr(handler, "raw_param", None)
     limit = getattr(request.app.state.workspaces.settings, getattr(handler, "body_limit", "max_body_bytes"))
-    auth = request.headers.get("authorization", "")
-    params = Params(header_token=auth[7:].strip() if auth.lower().startswith("bearer ") else None)
+    params = Params()
     params.merge(request.query_params.multi_items())
     if request.method in ("POST", "PUT", "DELETE"):
         content_type = request.headers.get("content-type", "").lower()
@@ -138,7 +130,7 @@ def _body(params: Params, raw: bytes, content_type: str, kind: str, raw_param: s
         if not isinstance(data, dict):
             raise BadRequest("The JSON body must be an object of parameters")
         params.json = data
-        # A JSON body's "token" is no token: Tinybird reads tokens as arguments (header, query string, form fields).
+        # A JSON body's "token" is no token: Tinybird reads tokens as arguments (query string, form fields).
         params.merge([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in data.items() if k != "token"])
     else:
         form = _form(raw)
