@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from helpers import click, ndjson
-from tblocal.api.app import RetryHeaders
+from tblocal.api.middleware import RetryHeaders
 from tblocal.launcher import ROOT, ServerProcess
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
