@@ -5,7 +5,8 @@ Each case picks a route (its path parameters real names, mutated or random), a t
 one, none) and where it travels (header, query string, form body), then parameters from the names the routes read
 with mutated values, sent in the query string and a body of one kind: none, form, JSON (objects, arrays, deep or
 broken), multipart (fields and files), raw bytes (NDJSON, CSV, binary, gzip or not). Passes when no answer is a
-5xx, no connection is reset or times out, and the server is healthy at the end.
+5xx, every 4xx is Tinybird's JSON error ({"error": "..."}), no connection is reset or times out, and the server is
+healthy at the end.
 
 Targets --url with --admin-token and --read-token, or with --start-server starts `python -m tblocal serve` on
 tests/project in a temporary data dir and stops it at the end. Prints a JSON summary on its last line; exits 1 on
@@ -171,6 +172,17 @@ def cases(rng: random.Random, n: int, tokens: dict[str, str | None]):
     return made
 
 
+def error_shape(response: requests.Response) -> str | None:
+    """Why a 4xx is not Tinybird's error shape, {"error": "...", "documentation": "..."}, or None."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "a 4xx whose body is not JSON"
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str) or not body["error"]:
+        return 'a 4xx without {"error": "..."}'
+    return None
+
+
 def run(url: str, tokens: dict[str, str | None], n: int, seed: int) -> dict:
     """Send n seeded cases to url; a summary of what came back."""
     rng = random.Random(seed)
@@ -181,9 +193,10 @@ def run(url: str, tokens: dict[str, str | None], n: int, seed: int) -> dict:
         try:
             r = session.request(method, url + path, timeout=60, **kwargs)
             status = str(r.status_code)
-            if r.status_code >= 500:
+            problem = "server error" if r.status_code >= 500 else error_shape(r) if r.status_code >= 400 else None
+            if problem:
                 failures += 1
-                examples.append({"case": f"{method} {path}", "token": who, "status": r.status_code, "body": r.text[:300]})
+                examples.append({"case": f"{method} {path}", "token": who, "status": r.status_code, "problem": problem, "body": r.text[:300]})
         except requests.RequestException as e:
             status = type(e).__name__
             failures += 1
