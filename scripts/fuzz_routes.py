@@ -9,7 +9,8 @@ broken), multipart (fields and files), raw bytes (NDJSON, CSV, binary, gzip or n
 healthy at the end.
 
 Targets --url with --admin-token and --read-token, or with --start-server starts `python -m tblocal serve` on
-tests/project in a temporary data dir and stops it at the end. Prints a JSON summary on its last line; exits 1 on
+tests/project in a temporary data dir, with body limits of 64 KB and 256 KB so that some cases are 413s, and stops
+it at the end. Prints a JSON summary on its last line; exits 1 on
 any failure. `make test` runs a small slice (tests/test_fuzz_routes.py); `make fuzz` a larger one.
 """
 
@@ -113,6 +114,9 @@ def rows_body(rng: random.Random) -> bytes:
 def body_for(rng: random.Random, token_in_form: str | None) -> tuple[dict, dict]:
     """requests keyword arguments for a random body, and headers it needs."""
     kind = rng.choice(["none", "form", "json", "multipart", "raw", "raw"])
+    if rng.random() < 0.03:  # past the started server's limits: a 413, read to the end so the client reads it
+        big = b'{"id": "big", "user": "u", "ts": "2024-02-01 00:00:00"}\n' * (LARGE_BODY_BYTES // 56)
+        return ({"files": [("csv", ("big.ndjson", big))]}, {}) if rng.random() < 0.5 else ({"data": big}, {})
     extra = [("token", token_in_form)] if token_in_form is not None else []
     if kind == "form" or (kind == "none" and extra):
         return {"data": params(rng, rng.randrange(0, 5)) + extra}, {}
@@ -144,6 +148,10 @@ def body_for(rng: random.Random, token_in_form: str | None) -> tuple[dict, dict]
             headers["Content-Encoding"] = "gzip"
         return {"data": data}, headers
     return {}, {}
+
+
+LARGE_BODY_BYTES = 300_000
+LIMITS = {"TBLOCAL_MAX_BODY_BYTES": "65536", "TBLOCAL_MAX_APPEND_BYTES": "262144"}  # of a started server: large bodies stay cheap
 
 
 def cases(rng: random.Random, n: int, tokens: dict[str, str | None]):
@@ -218,7 +226,7 @@ def main() -> int:
     parser.add_argument("--start-server", action="store_true", help="serve tests/project from a temporary data dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fuzz-routes-") as tmp:
-        server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data").start() if args.start_server else None
+        server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data", env=LIMITS).start() if args.start_server else None
         try:
             url = server.url if server else args.url
             admin = server.admin_token if server else args.admin_token
