@@ -184,17 +184,17 @@ class Schema:
     def apply(self, project: Project, renderer: Renderer, rebuild_views: bool = False) -> Plan:
         """Create or migrate tables and views; raise SchemaChangeError listing every change it refuses."""
         self.engine.execute(f"CREATE DATABASE IF NOT EXISTS {renderer.database}")
-        todo = plan(project, renderer, self.current(), rebuild_views)
-        if todo.problems:
+        schema_plan = plan(project, renderer, self.current(), rebuild_views)
+        if schema_plan.problems:
             raise SchemaChangeError(
-                "the datafiles changed in ways tblocal will not apply silently:\n  - " + "\n  - ".join(todo.problems)
+                "the datafiles changed in ways tblocal will not apply silently:\n  - " + "\n  - ".join(schema_plan.problems)
             )
-        for sql in todo.statements:
+        for sql in schema_plan.statements:
             self.engine.execute(sql)
-        for target, sql in todo.populate:
+        for target, sql in schema_plan.populate:
             backfill(self.engine, renderer.database, target, sql)
-        self.save(todo.state)
-        return todo
+        self.save(schema_plan.state)
+        return schema_plan
 
     def save(self, state: dict) -> None:
         """Record state as what the data dir holds."""

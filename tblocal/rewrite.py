@@ -197,16 +197,16 @@ class _Rewrite:
     def _sql(self, sql: str, settings: dict | None = None) -> None:
         self.ws.engine.execute(sql, settings)
 
-    def _real(self, table: str) -> str:
+    def _real_table(self, table: str) -> str:
         return f"{self.db}.{quote_ident(table)}"
 
-    def _sh(self, table: str, prefix: str = "") -> str:
+    def _scratch_table(self, table: str, prefix: str = "") -> str:
         return f"{self.scratch}.{quote_ident(prefix + table)}"
 
     def stage(self, table: str, select: str, partitions: list[str]) -> None:
         """The new content of table's partitions: select's rows (empty partitions are emptied)."""
-        self._sql(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
-        self._sql(f"INSERT INTO {self._sh(table)} {select}")
+        self._sql(f"CREATE TABLE {self._scratch_table(table)} AS {self._real_table(table)}")
+        self._sql(f"INSERT INTO {self._scratch_table(table)} {select}")
         self.swaps.append((table, partitions))
 
     def publish(self) -> None:
@@ -228,13 +228,13 @@ class _Rewrite:
     def _swap(self) -> None:
         for table, partitions in self.swaps:
             if partitions:
-                self._sql(f"ALTER TABLE {self._real(table)} " + ", ".join(
-                    f"REPLACE PARTITION ID {quote_string(p)} FROM {self._sh(table)}" for p in partitions) + REPLACE_SETTINGS)
+                self._sql(f"ALTER TABLE {self._real_table(table)} " + ", ".join(
+                    f"REPLACE PARTITION ID {quote_string(p)} FROM {self._scratch_table(table)}" for p in partitions) + REPLACE_SETTINGS)
         for table in self.appends:
-            parts = self.ws.engine.rows(f"SELECT DISTINCT _partition_id AS p FROM {self._sh(table)}")
+            parts = self.ws.engine.rows(f"SELECT DISTINCT _partition_id AS p FROM {self._scratch_table(table)}")
             if parts:
-                self._sql(f"ALTER TABLE {self._real(table)} " + ", ".join(
-                    f"ATTACH PARTITION ID {quote_string(r['p'])} FROM {self._sh(table)}" for r in parts))
+                self._sql(f"ALTER TABLE {self._real_table(table)} " + ", ".join(
+                    f"ATTACH PARTITION ID {quote_string(r['p'])} FROM {self._scratch_table(table)}" for r in parts))
 
     def close(self) -> None:
         try:
@@ -251,7 +251,7 @@ class _Rewrite:
         quarantine = quarantine_table(name)
         # The body is parsed by the data source's own writer, pointed at the scratch database for the while.
         for table in (name, quarantine):
-            self._sql(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
+            self._sql(f"CREATE TABLE {self._scratch_table(table)} AS {self._real_table(table)}")
         writer = ws.ingestor.writers[name]
         result = Result("replace", name)
         saved, writer.target_db = writer.target_db, self.scratch
@@ -263,13 +263,13 @@ class _Rewrite:
                 result.quarantined += request.outcome.quarantined_rows
         finally:
             writer.target_db = saved
-        new = self._sh(name, "new__")
-        self._sql(f"RENAME TABLE {self._sh(name)} TO {new}")
+        new = self._scratch_table(name, "new__")
+        self._sql(f"RENAME TABLE {self._scratch_table(name)} TO {new}")
         self.appends.append(quarantine)
         cols = ", ".join(quote_ident(c) for c in ws.project.datasources[name].column_names)
         if condition is None:
-            partitions = self._partitions(self._real(name)) | self._partitions(new)
-            result.rows_deleted = int(ws.engine.scalar(f"SELECT count() FROM {self._real(name)}") or 0)
+            partitions = self._partitions(self._real_table(name)) | self._partitions(new)
+            result.rows_deleted = int(ws.engine.scalar(f"SELECT count() FROM {self._real_table(name)}") or 0)
             select = f"SELECT {cols} FROM {new}"
         else:
             old = ws.engine.rows(_where(ws, name, condition, "count() AS n, groupUniqArray(_partition_id) AS p"))[0]
@@ -290,9 +290,9 @@ class _Rewrite:
         views = desired_state(self.ws.project, self.ws.renderer)["views"]
         staged = {self.name: set(result.partitions)}
         feeders = Counter(view["target"] for view in views.values())
-        todo = True
-        while todo:
-            todo = False
+        grew = True
+        while grew:
+            grew = False
             for view in views.values():
                 target, sources = view["target"], {t for _, t, _ in sandbox.used_tables(view["sql"])}
                 source = next((s for s in sources if s in staged), None)
@@ -314,10 +314,10 @@ class _Rewrite:
                     result.skipped_views.append(target)
                     continue
                 pattern = re.compile(r"\b" + re.escape(self.db) + r"\.(`?)" + re.escape(source) + r"\1(?![\w`])")
-                self.stage(target, pattern.sub(lambda _: self._sh(source), view["sql"]), [])
-                produced = self._partitions(self._sh(target))
+                self.stage(target, pattern.sub(lambda _: self._scratch_table(source), view["sql"]), [])
+                produced = self._partitions(self._scratch_table(target))
                 if full:
-                    partitions = self._partitions(self._real(target)) | produced
+                    partitions = self._partitions(self._real_table(target)) | produced
                 else:
                     partitions = set(staged[source])
                     if produced - partitions:
@@ -326,7 +326,7 @@ class _Rewrite:
                 self.swaps[-1] = (target, sorted(partitions))
                 staged[target] = partitions
                 result.views.append(target)
-                todo = True
+                grew = True
 
     def _compatible(self, source: str, target: str) -> bool:
         """Whether target's partitions follow source's: the same partition function, whatever its column."""

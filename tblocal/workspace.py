@@ -115,7 +115,7 @@ class Workspace:
             self._sql_cache[key] = sql
         if q:
             q, _ = sandbox.split_format(q)
-            self._check_scopes(grant, q, {"_", name})
+            self._check_tables_read(grant, q, {"_", name})
             return self.renderer.resolve(q, {**grant.row_filters(self.database), "_": f"({sql})", name: f"({sql})"}, params)
         return sql
 
@@ -125,7 +125,7 @@ class Workspace:
             return set()
         return {t for _, t, _ in sandbox.used_tables(sandbox.split_format(q)[0]) if t in self.project.pipes}
 
-    def _check_scopes(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
+    def _check_tables_read(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
         """403/404 unless every table client SQL names is a data source or pipe this token can read.
 
         A database-qualified name (`tb.clicks`, `system.one`) is never a client's: it would skip the scope check.
@@ -154,7 +154,7 @@ class Workspace:
         q, fmt = sandbox.split_format(q)
         if not q:
             raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
-        self._check_scopes(grant, q)
+        self._check_tables_read(grant, q)
         params = grant.pinned(params, self._pipes_read(q))
         return self.renderer.resolve(q, grant.row_filters(self.database), params), fmt
 
