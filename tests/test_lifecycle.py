@@ -9,8 +9,7 @@ from tblocal import rewrite
 from tblocal.errors import Unavailable
 from tblocal.launcher import ServerProcess
 
-from conftest import TEST_PROJECT
-from helpers import datafiles, ndjson, scratch_workspace
+from helpers import TEST_PROJECT, datafiles, ndjson, scratch_workspace
 
 ROWS = [
     {"id": "1", "user": "ann", "kind": "click", "ts": "2024-01-05 10:00:00", "value": 1},
