@@ -66,6 +66,11 @@ class Plan:
     migrated: list[str] = field(default_factory=list)  # data sources whose rows are copied into a new shape
 
 
+def view_sources(view: dict) -> set[str]:
+    """The tables a materialized view of desired_state() reads (names, without their database)."""
+    return {table for _, table, _ in sandbox.used_tables(view["sql"])}
+
+
 def desired_state(project: Project, renderer: Renderer) -> dict:
     """A JSON-able picture of the tables and views the project needs."""
     views = {}
@@ -123,7 +128,7 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
 
     for name, view in want["views"].items():
         old = have["views"].get(name)
-        reads_migrated = any(t in out.migrated for _, t, _ in sandbox.used_tables(view["sql"])) if out.migrated else False
+        reads_migrated = bool(out.migrated) and bool(view_sources(view) & set(out.migrated))
         if old == view and view["target"] not in rebuilt and not reads_migrated:
             continue
         if old is not None or view["target"] in rebuilt:

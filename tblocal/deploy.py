@@ -11,9 +11,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import checks, copies, migrate, sandbox
+from . import checks, copies, migrate
 from .datadir import check_db, quarantine
-from .ddl import Schema, plan
+from .ddl import Schema, plan, view_sources
 from .engine import EngineError, quote_ident
 from .pipes import Renderer
 from .project import Project, ProjectError, load_project
@@ -132,14 +132,10 @@ def _kept_state(ws: Workspace, diff: Changes, recreate_changed: bool) -> tuple[d
     """The schema state without the data sources to drop and the views that read or fill them (those views)."""
     dropped = _dropped(diff, recreate_changed)
     state = _schema(ws).current() or {"datasources": {}, "views": {}}
-    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | _sources(v["sql"]))}
+    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | view_sources(v))}
     kept = {"datasources": {n: d for n, d in state["datasources"].items() if n not in dropped},
             "views": {n: v for n, v in state["views"].items() if n not in views}}
     return kept, views
-
-
-def _sources(sql: str) -> set[str]:
-    return {table for _, table, _ in sandbox.used_tables(sql)}
 
 
 def _check_in_scratch(ws: Workspace, new: Project) -> None:

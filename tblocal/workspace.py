@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from . import sandbox, usage
-from .ddl import Schema, backfill, desired_state
+from .ddl import Schema, backfill, desired_state, view_sources
 from .datadir import DataDir, internal_db, quarantined, rewrite_db, service_db
 from .engine import Engine, EngineError, Result, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound
@@ -66,8 +66,7 @@ class Workspace:
         for target in sorted(targets):
             self.engine.execute(f"TRUNCATE TABLE {self.database}.{quote_ident(target)}")
         for view in views.values():
-            sources = {t for _, t, _ in sandbox.used_tables(view["sql"])}
-            if not sources & targets:
+            if not view_sources(view) & targets:
                 backfill(self.engine, self.database, view["target"], view["sql"])
 
     # -- reads
