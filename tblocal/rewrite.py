@@ -68,21 +68,21 @@ def _check_condition(ws: Workspace, name: str, condition: str) -> str:
     depth, quote = 0, ""
     i = 0
     while i < len(condition):  # the condition must not close the parenthesis it is put in, nor comment out the rest
-        ch = condition[i]
+        char = condition[i]
         if quote:
-            if ch == "\\":
+            if char == "\\":
                 i += 1
-            elif ch == quote:
+            elif char == quote:
                 quote = ""
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
             depth += 1
-        elif ch == ")":
+        elif char == ")":
             depth -= 1
             if depth < 0:
                 break
-        elif ch == ";" or condition.startswith(("--", "/*"), i) or ch == "#":
+        elif char == ";" or condition.startswith(("--", "/*"), i) or char == "#":
             depth = -1
             break
         i += 1
