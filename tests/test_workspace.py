@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import TEST_PROJECT
+from helpers import TEST_PROJECT, ndjson
 from tblocal.access import Grant
 from tblocal.errors import BadRequest, Forbidden, NotFound
 from tblocal.settings import Settings
@@ -29,9 +29,9 @@ def ws(engine, tmp_path, request):
     """A workspace of tests/project on its own database, with ROWS (and one bad line) loaded; dropped afterwards."""
     settings = Settings.from_env(environ={}, data_dir=engine.path.parent, project=TEST_PROJECT)
     ws = Workspace(settings, database=f"wsu_{request.node.name.replace('test_', '')[:40]}")
-    ndjson = tmp_path / "clicks.ndjson"
-    ndjson.write_text("".join(json.dumps(r) + "\n" for r in ROWS) + '{"id": "bad"}\n')
-    assert ws.load_file(ndjson, "clicks") == (4, 1)
+    rows = tmp_path / "clicks.ndjson"
+    rows.write_bytes(ndjson([*ROWS, '{"id": "bad"}']))
+    assert ws.load_file(rows, "clicks") == (4, 1)
     yield ws
     asyncio.run(ws.ingestor.close())
     ws.drop()

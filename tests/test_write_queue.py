@@ -6,11 +6,8 @@ import json
 
 import pytest
 
-from helpers import TEST_PROJECT
-from tblocal.ddl import Schema
+from helpers import ndjson, project_database
 from tblocal.errors import TooManyRequests, Unavailable
-from tblocal.pipes import Renderer
-from tblocal.project import load_project
 from tblocal.write import Ingestor, Request
 
 ROWS = [{"id": f"q{i}", "user": f"u{i % 2}", "ts": f"2024-0{1 + i % 2}-10 10:00:00", "value": i} for i in range(4)]
@@ -18,24 +15,15 @@ ROWS = [{"id": f"q{i}", "user": f"u{i % 2}", "ts": f"2024-0{1 + i % 2}-10 10:00:
 
 @pytest.fixture
 def database(engine, tmp_path, request):
-    """A fresh database of tests/project, dropped afterwards (with what an ingestor leaves)."""
-    project = load_project(TEST_PROJECT)
+    """(project, db): a fresh database of tests/project, dropped afterwards with what an ingestor leaves."""
     db = f"wq_{request.node.name.replace('test_', '')[:40]}"
-    for name in (db, f"{db}__shadow", f"{db}__other"):
-        engine.execute(f"DROP DATABASE IF EXISTS {name} SYNC")
-    Schema(engine, tmp_path / "schema.json").apply(project, Renderer(project, db))
-    yield project, db
-    for name in (db, f"{db}__shadow", f"{db}__other"):
-        engine.execute(f"DROP DATABASE IF EXISTS {name} SYNC")
+    with project_database(engine, db, tmp_path / "schema.json") as project:
+        yield project, db
 
 
 def ingestor_of(engine, database, tmp_path, max_queue_bytes: int = 1 << 20) -> Ingestor:
     project, db = database
     return Ingestor(engine, project, db, max_queue_bytes, journal=tmp_path / "journal")
-
-
-def body(rows, extra: str = "") -> bytes:
-    return ("\n".join(json.dumps(r) for r in rows) + extra).encode()
 
 
 def counts(engine, db: str) -> dict:
@@ -50,7 +38,7 @@ def test_a_waited_append_is_answered_once_its_rows_are_published(engine, databas
 
     async def run():
         await ingestor.start()
-        outcome = await ingestor.submit("clicks", Request(body(ROWS, '\n{"id": "bad"}')), wait=True)
+        outcome = await ingestor.submit("clicks", Request(ndjson([*ROWS, '{"id": "bad"}'])), wait=True)
         seen = counts(engine, db)  # before close: the answer came after publishing
         await ingestor.close()
         return outcome, seen
@@ -67,7 +55,7 @@ def test_unwaited_appends_are_answered_at_once_and_written_by_close(engine, data
 
     async def run():
         await ingestor.start()
-        answers = [await ingestor.submit("clicks", Request(body([row])), wait=False) for row in ROWS]
+        answers = [await ingestor.submit("clicks", Request(ndjson([row])), wait=False) for row in ROWS]
         await ingestor.close()
         return answers
 
@@ -83,7 +71,7 @@ def test_a_body_past_the_queue_limit_is_a_429_and_writes_nothing(engine, databas
         await ingestor.start()
         try:
             with pytest.raises(TooManyRequests) as e:
-                await ingestor.submit("clicks", Request(body(ROWS)), wait=False)
+                await ingestor.submit("clicks", Request(ndjson(ROWS)), wait=False)
         finally:
             await ingestor.close()
         return e.value
@@ -100,12 +88,12 @@ def test_once_closed_every_way_in_is_a_503_saying_why(engine, database, tmp_path
         await ingestor.start()
         await ingestor.close("A deployment is rebuilding this workspace")
         with pytest.raises(Unavailable) as submitted:
-            await ingestor.submit("clicks", Request(body(ROWS)), wait=True)
+            await ingestor.submit("clicks", Request(ndjson(ROWS)), wait=True)
         return submitted.value
 
     assert asyncio.run(run()).message == "A deployment is rebuilding this workspace"
     with pytest.raises(Unavailable, match="A deployment is rebuilding"):
-        ingestor.write_now("clicks", [Request(body(ROWS))])
+        ingestor.write_now("clicks", [Request(ndjson(ROWS))])
     with pytest.raises(Unavailable) as e:
         with ingestor.exclusive("https://docs.example/rewrite"):
             pytest.fail("the block must not run once the writer is closed")
@@ -115,7 +103,7 @@ def test_once_closed_every_way_in_is_a_503_saying_why(engine, database, tmp_path
 
 def test_write_now_commits_every_request_in_one_go(engine, database, tmp_path):
     ingestor, db = ingestor_of(engine, database, tmp_path), database[1]
-    requests = [Request(body(ROWS[:2])), Request(body(ROWS[2:], '\n{"id": "bad"}'))]
+    requests = [Request(ndjson(ROWS[:2])), Request(ndjson([*ROWS[2:], '{"id": "bad"}']))]
     ingestor.write_now("clicks", requests)
     asyncio.run(ingestor.close())
     assert [(r.outcome.successful_rows, r.outcome.quarantined_rows) for r in requests] == [(2, 0), (2, 1)]
@@ -139,10 +127,10 @@ def test_parse_into_writes_another_databases_copies_only(engine, database, tmp_p
     engine.execute(f"CREATE DATABASE {other}")
     for table in ("clicks", "clicks_quarantine"):
         engine.execute(f"CREATE TABLE {other}.{table} AS {db}.{table}")
-    requests = [Request(body(ROWS[:3])), Request(body(ROWS[3:], '\n{"id": "bad"}'))]
+    requests = [Request(ndjson(ROWS[:3])), Request(ndjson([*ROWS[3:], '{"id": "bad"}']))]
     with ingestor.exclusive():
         ingestor.parse_into(other, "clicks", requests)
-    ingestor.write_now("clicks", [Request(body(ROWS[:1]))])  # the data source's writer targets its own tables again
+    ingestor.write_now("clicks", [Request(ndjson(ROWS[:1]))])  # the data source's writer targets its own tables again
     asyncio.run(ingestor.close())
     assert [(r.outcome.successful_rows, r.outcome.quarantined_rows) for r in requests] == [(3, 0), (1, 1)]
     assert sorted(r["id"] for r in engine.rows(f"SELECT id FROM {other}.clicks")) == ["q0", "q1", "q2", "q3"]
