@@ -41,7 +41,9 @@ ENGINE_SORTING_KEY event_time
 """
 RAW = """SCHEMA >
     `at` DateTime `json:$.time` DEFAULT now(),
-    `record` String `json:$`
+    `record` String `json:$`,
+    `document` JSON `json:$`,
+    `at_text` String `json:$.time`
 
 ENGINE MergeTree
 ENGINE_SORTING_KEY at
@@ -78,11 +80,11 @@ def test_json_columns_read_whole_rows_and_sub_objects_beside_paths_inside_them(l
         r = local.get("/v0/sql", params={"token": token, "q": "SELECT toString(event) AS event FROM events ORDER BY event_time LIMIT 1 FORMAT JSON"})
         assert json.loads(r.json()["data"][0]["event"])["data"] == sent[0]["data"]  # the whole event, kept
         r = local.post("/v0/events", params={"name": "raw_events", "token": token, "wait": "true"},
-                       content=ndjson([{"time": "2024-05-01 10:00:00", "a": [1, {"b": None}]}]))
+                       content=ndjson([{"time": "2024-05-01 10:00:00", "a": [1, {"b": None}], "n": {"b": 2}}]))
         assert r.json() == {"successful_rows": 1, "quarantined_rows": 0}, r.text
-        r = local.get("/v0/sql", params={"token": token, "q": "SELECT at, record FROM raw_events FORMAT JSON"})
-        assert [(row["at"], json.loads(row["record"])) for row in r.json()["data"]] == [
-            ("2024-05-01 10:00:00", {"time": "2024-05-01 10:00:00", "a": [1, {"b": None}]})]
+        r = local.get("/v0/sql", params={"token": token, "q": "SELECT at, at_text, record, document.n.b AS b FROM raw_events FORMAT JSON"})
+        assert [(row["at"], row["at_text"], json.loads(row["record"]), row["b"]) for row in r.json()["data"]] == [  # two readers of one path each
+            ("2024-05-01 10:00:00", "2024-05-01 10:00:00", {"time": "2024-05-01 10:00:00", "a": [1, {"b": None}], "n": {"b": 2}}, 2)]
         # what a JSON column cannot parse goes to the quarantine with its reason; the rest of the body lands
         r = local.post("/v0/events", params={"name": "events", "token": token, "wait": "true"},
                        content=ndjson([{"data": "not an object"}, {"data": {"user_id": 10}}]))

@@ -78,6 +78,7 @@ class _Column:
     default: str | None  # DEFAULT expression, None when required
     nullable: bool
     json: bool = False  # a JSON column: staged as its JSON text, which must be an object
+    same_as: "_Column | None" = None  # an earlier column that reads the same top-level key (or row): read from its value
 
 
 def _columns(ds: DataSource) -> list[_Column]:
@@ -105,7 +106,11 @@ def _columns(ds: DataSource) -> list[_Column]:
             expr = "NULL" if nullable else "'{}'" if json_type else None  # JSON's own default: the empty object
         path = column_path(c)
         key = ROW_KEY if path.whole_row else path.root if path.top_level else c["jsonpath"]
-        cols.append(_Column(c["name"], key, path, kind, stage, expr, nullable, json_type))
+        first = next((other for other in cols if other.key == key), None)
+        if first is not None:  # one JSON key fills one parse column: a second reader gets its own staging name
+            key = f"{key}:{c['name']}"
+        same_as = first if first is not None and path.top_level else None
+        cols.append(_Column(c["name"], key, path, kind, stage, expr, nullable, json_type, same_as))
     return cols
 
 
@@ -184,6 +189,9 @@ class Writer:
 
     def _read(self, c: _Column) -> str:
         """A parsed row's value of c: its own column, or for a nested JSONPath the value inside its root's JSON."""
+        if c.same_as is not None and self._parsed_json:
+            value = quote_ident(c.same_as.key)
+            return value if c.same_as.stage_type == c.stage_type else f"CAST({value} AS {c.stage_type})"
         if c.path.top_level or not self._parsed_json:
             return quote_ident(c.key)
         raw = f"ifNull({quote_ident(c.path.root)}, '')"
