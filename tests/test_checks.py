@@ -46,6 +46,9 @@ def test_guards_and_required_parameters_pass_as_in_tinybirds_build(engine, tmp_p
         "NODE guarded\nSQL >\n    %\n    {% if not defined(since) %}{{ error('since is required') }}{% end %}\n"
         "    SELECT user, count() AS n FROM clicks\n    WHERE ts > {{ DateTime(since) }} AND user IN {{ Array(users, 'String') }}\n"
         "    AND value > {{ Int32(min_value) }}\n    GROUP BY user\n\nTYPE endpoint\n")
+    (folder / "pipes" / "placeholders.pipe").write_text(  # test mode's values need not suit the columns they meet
+        "NODE by_any\nSQL >\n    %\n    SELECT {{ symbol(by) }} AS k, count() AS n FROM clicks\n"
+        "    WHERE value = {{ String(v) }} AND value IN {{ Array(vs) }}\n    GROUP BY k\n\nTYPE endpoint\n")
     (folder / "pipes" / "watermarked_copy.pipe").write_text(
         "NODE since_watermark\nSQL >\n    %\n    {% if not defined(copy_watermark_ts) %}{{ error('copy_watermark_ts is required') }}{% end %}\n"
         "    SELECT toDate(ts) AS day, user, count() AS clicks, sum(value) AS total_value FROM clicks\n"
