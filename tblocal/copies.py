@@ -47,11 +47,11 @@ def schedule_of(pipe: Pipe) -> str:
     return "" if not schedule or schedule.lower() == ON_DEMAND else schedule
 
 
-def copy_sql(renderer: Renderer, pipe: Pipe, params: dict) -> str:
-    """The copy node rendered with params (typed as declared), references resolved."""
+def copy_sql(renderer: Renderer, pipe: Pipe, params: dict, test_mode: bool = False) -> str:
+    """The copy node rendered with params (typed as declared), references resolved; test_mode: as a build checks it."""
     params = {k: v for k, v in params.items() if k not in RUN_KEYS and k not in RESERVED_PARAMS}
     validate_params(pipe, params)
-    return renderer.node_sql(pipe, pipe.copy, params)
+    return renderer.node_sql(pipe, pipe.copy, params, test_mode=test_mode)
 
 
 def _columns(engine: Engine, sql: str) -> list[str]:
@@ -63,8 +63,8 @@ def _feeds_views(project: Project, renderer: Renderer, target: str) -> bool:
 
 
 def problems(engine: Engine, project: Project, database: str) -> list[dict]:
-    """Each copy pipe tried in database (an empty scratch copy of the workspace): its SQL renders with
-    its defaults and runs, and its columns are the target's by name. [{"filename", "error"}]"""
+    """Each copy pipe tried in database (an empty scratch copy of the workspace): its SQL renders as
+    Tinybird's build renders it (test mode) and runs, and its columns are the target's by name. [{"filename", "error"}]"""
     renderer = Renderer(project, database)
     out = []
     for pipe in project.pipes.values():
@@ -75,7 +75,7 @@ def problems(engine: Engine, project: Project, database: str) -> list[dict]:
             if mode_of(pipe) == "replace" and _feeds_views(project, renderer, target.name):
                 raise BadRequest(f"COPY_MODE replace into '{target.name}', which materialized views read: tblocal "
                                  "cannot replace a view's source all at once; use COPY_MODE append")
-            sql = copy_sql(renderer, pipe, {})
+            sql = copy_sql(renderer, pipe, {}, test_mode=True)  # a guard's error() does not fail a build
             names = _columns(engine, sql)
             unknown = [n for n in names if n not in target.column_names]
             if unknown:
