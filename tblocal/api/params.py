@@ -1,8 +1,8 @@
 """One request-parameter model for every route: the query string and a form, JSON or multipart body, merged.
 
 Precedence: a parameter's values are the query string's, then the body's, and a parameter is its last value, so
-the body wins over the query string (as a Tornado handler's `get_argument` reads them; Tinybird documents no order). An Array
-parameter of an endpoint takes every value, joined by commas (the SDKs send a list as repeated values).
+the body wins over the query string (as a Tornado handler's `get_argument` reads them; Tinybird documents no
+order). An Array parameter of an endpoint takes every value, joined by commas (the SDKs send lists so).
 
 A route says how its body is read with `@body(...)`: parameters (the default), rows (events, appends and
 replaces: the body is data unless it is multipart, or a form that holds `url=`), or one raw parameter (the
