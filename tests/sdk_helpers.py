@@ -1,0 +1,84 @@
+"""Tinybird's SDKs for tests/test_sdk_*.py: where `make sdk-deps` installed them, and how a test drives one.
+
+Each SDK runs as a subprocess in its own environment (.venv-sdk for the Python SDKs, Node with the
+repo's node_modules for the npm ones), driven by a small script under tests/sdk/.
+"""
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+from tblocal.launcher import ROOT
+
+SDK_DIR = ROOT / "tests" / "sdk"
+SDK_PROJECT = SDK_DIR / "project"
+SDK_VENV_BIN = ROOT / ".venv-sdk" / "bin"
+NODE_MODULES = ROOT / "node_modules"
+DRIVERS = {"python": [str(SDK_VENV_BIN / "python"), str(SDK_DIR / "py_sdk.py")],
+           "typescript": ["node", str(SDK_DIR / "ts_sdk.mjs")]}
+LOCAL_PORT = 7181  # both SDKs' local mode is fixed to http://localhost:7181
+
+
+def require_installed() -> None:
+    """Fail (never skip) when `make sdk-deps` has not installed the SDKs."""
+    missing = [str(p) for p in (SDK_VENV_BIN / "python", NODE_MODULES / "@tinybirdco" / "sdk", NODE_MODULES / "@tinybirdco" / "mockingbird")
+               if not p.exists()]
+    assert not missing, f"Tinybird's SDKs are not installed ({', '.join(missing)}): run `make sdk-deps` (part of `make test`)"
+
+
+def sdk_env(**extra) -> dict:
+    """The environment of an SDK subprocess: no Tinybird settings of the caller's shell leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TB_", "TINYBIRD_"))}
+    env.update(TB_CLI_TELEMETRY_OPTOUT="1", **extra)
+    return env
+
+
+def run_calls(sdk: str, url: str, token: str, *calls: tuple[str, dict]) -> list[dict]:
+    """Run calls ((op, args) of tests/sdk/*_sdk.*) through sdk; one answer per call."""
+    require_installed()
+    plan = json.dumps({"url": url, "token": token, "calls": [list(c) for c in calls]})
+    done = subprocess.run(DRIVERS[sdk], input=plan, capture_output=True, text=True, timeout=120, cwd=SDK_DIR, env=sdk_env())
+    assert done.returncode == 0, f"{sdk} driver exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+def ok(answer: dict):
+    """The result of a call that must have succeeded."""
+    assert "ok" in answer, f"the SDK call failed: {answer}"
+    return answer["ok"]
+
+
+def require_free_port(port: int = LOCAL_PORT) -> None:
+    """Fail with a clear message when the SDKs' fixed local port is taken (a `make serve` or Tinybird Local running)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise AssertionError(f"port {port} is busy: the SDKs' local mode only talks to localhost:{port}; "
+                                 f"stop what listens there (make serve, Tinybird Local) and run again") from None
+
+
+@contextlib.contextmanager
+def file_server(folder: Path):
+    """Serve folder over HTTP on loopback (for append and replace from a URL); yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output to the test's own
+        pass
