@@ -14,7 +14,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from tblocal.launcher import ROOT
+from helpers import Client
+from tblocal.launcher import ROOT, ServerProcess
 
 SDK_DIR = ROOT / "tests" / "sdk"
 SDK_PROJECT = SDK_DIR / "project"
@@ -23,6 +24,25 @@ NODE_MODULES = ROOT / "node_modules"
 DRIVERS = {"python": [str(SDK_VENV_BIN / "python"), str(SDK_DIR / "py_sdk.py")],
            "typescript": ["node", str(SDK_DIR / "ts_sdk.mjs")]}
 LOCAL_PORT = 7181  # both SDKs' local mode is fixed to http://localhost:7181
+
+
+def sdk_server(tmp_path_factory, name: str, port: int | None = None, **env):
+    """Yield a tblocal serving tests/sdk/project in its default workspace (on port, else a free one), then stop it."""
+    require_installed()
+    server = ServerProcess(SDK_PROJECT, tmp_path_factory.mktemp(name) / "data", env=env)
+    if port is not None:
+        require_free_port(port)
+        server.port = port
+    yield server.start(timeout=120)
+    server.stop()
+
+
+def emptied(server) -> Client:
+    """The admin's HTTP client of server, once its events and tb_logs data sources are empty."""
+    client = Client(server.url, server.admin_token)
+    for name in ("events", "tb_logs"):
+        assert client.post(f"/v0/datasources/{name}/truncate").status_code == 200, f"truncate {name} failed"
+    return client
 
 
 def require_installed() -> None:
@@ -45,6 +65,15 @@ def run_calls(sdk: str, url: str, token: str, *calls: tuple[str, dict]) -> list[
     plan = json.dumps({"url": url, "token": token, "calls": [list(c) for c in calls]})
     done = subprocess.run(DRIVERS[sdk], input=plan, capture_output=True, text=True, timeout=120, cwd=SDK_DIR, env=sdk_env())
     assert done.returncode == 0, f"{sdk} driver exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+def earlier_sdk(server, **plan) -> dict:
+    """Run the earlier Python SDK (tests/sdk/py_earlier.py) against server; its requests' statuses and its waits."""
+    require_installed()
+    done = subprocess.run([str(SDK_VENV_BIN / "python"), str(SDK_DIR / "py_earlier.py")], capture_output=True, text=True, timeout=120,
+                          input=json.dumps({"url": server.url, "token": server.admin_token, **plan}), cwd=SDK_DIR, env=sdk_env())
+    assert done.returncode == 0, f"tinybird-python-sdk exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
 
 

@@ -13,9 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from helpers import Client, ndjson
-from sdk_helpers import SDK_PROJECT, file_server, ok, require_installed, run_calls
-from tblocal.launcher import ServerProcess
+from helpers import ndjson
+from sdk_helpers import earlier_sdk, emptied, file_server, ok, run_calls, sdk_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SDKS = ["python", "typescript"]
@@ -24,21 +23,13 @@ QUEUE_BYTES = 256 * 1024  # the server's ingest queue: a batch larger than this 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """tblocal serving tests/sdk/project in its default workspace, with a small ingest queue."""
-    require_installed()
-    server = ServerProcess(SDK_PROJECT, tmp_path_factory.mktemp("sdk-api") / "data",
-                           env={"TBLOCAL_INGEST_QUEUE_BYTES": str(QUEUE_BYTES)}).start(timeout=120)
-    yield server
-    server.stop()
+    """tblocal with a small ingest queue, so that a large batch is refused with 429."""
+    yield from sdk_server(tmp_path_factory, "sdk-api", TBLOCAL_INGEST_QUEUE_BYTES=str(QUEUE_BYTES))
 
 
 @pytest.fixture
 def admin(server):
-    """The admin's HTTP client, with events and tb_logs emptied."""
-    client = Client(server.url, server.admin_token)
-    for name in ("events", "tb_logs"):
-        assert client.post(f"/v0/datasources/{name}/truncate").status_code == 200
-    return client
+    return emptied(server)
 
 
 def calls(sdk, server, *plan):
@@ -69,6 +60,20 @@ def ids(admin) -> list[str]:
     return [r["id"] for r in admin.rows("SELECT id FROM events ORDER BY id")]
 
 
+def filtered(rows, min_value: int, kinds: list[str], since: str, day: str) -> list[dict]:
+    """What events_filtered answers for rows: per user, the events at or above min_value, of kinds, since, on day."""
+    per_user: dict[str, dict] = {}
+    for r in rows:
+        if r["value"] >= min_value and r["kind"] in kinds and r["ts"] >= since and r["ts"].startswith(day):
+            e = per_user.setdefault(r["user_id"], {"user_id": r["user_id"], "events": 0, "total": 0, "first_ts": r["ts"]})
+            e["events"], e["total"], e["first_ts"] = e["events"] + 1, e["total"] + r["value"], min(e["first_ts"], r["ts"])
+    return sorted(per_user.values(), key=lambda e: e["user_id"])
+
+
+def answered(query: dict) -> list[dict]:
+    return [{**r, "events": int(r["events"]), "total": int(r["total"])} for r in ok(query)["data"]]
+
+
 @pytest.mark.parametrize("sdk", SDKS)
 def test_ingest_and_ingest_batch_wait_then_query_scalars_arrays_and_dates(sdk, server, admin):
     rows = [event(i) for i in range(120)]
@@ -80,17 +85,18 @@ def test_ingest_and_ingest_batch_wait_then_query_scalars_arrays_and_dates(sdk, s
     assert ok(one)["successful_rows"] == 1 and ok(one)["quarantined_rows"] == 0
     assert ok(batch)["successful_rows"] == 119 and ok(batch)["quarantined_rows"] == 0
     assert count(admin) == 120  # wait=true: written when answered
-    chosen = [r for r in rows if r["value"] >= 10 and r["kind"] in ("click", "share")
-              and r["ts"] >= "2024-01-01 12:00:00" and r["ts"].startswith("2024-01-02")]
-    expected = {}
-    for r in chosen:
-        e = expected.setdefault(r["user_id"], {"user_id": r["user_id"], "events": 0, "total": 0, "first_ts": r["ts"]})
-        e["events"] += 1
-        e["total"] += r["value"]
-        e["first_ts"] = min(e["first_ts"], r["ts"])
-    got = [{**r, "events": int(r["events"]), "total": int(r["total"])} for r in ok(query)["data"]]
-    assert got == sorted(expected.values(), key=lambda e: e["user_id"]) and len(got) == 3
+    expected = filtered(rows, 10, ["click", "share"], "2024-01-01 12:00:00", "2024-01-02")
+    assert answered(query) == expected and len(expected) == 3
     assert [m["name"] for m in ok(query)["meta"]] == ["user_id", "events", "total", "first_ts"]
+
+
+def test_python_query_takes_datetime_and_date_objects(server, admin):
+    rows = [event(i) for i in range(90)]
+    assert ingest(admin, rows)
+    query, = calls("python", server, ("query", {"pipe": "events_filtered", "params": {
+        "kinds": ["view"], "since": {"datetime": "2024-01-01T20:00:00"}, "day": {"date": "2024-01-02"}}}))
+    expected = filtered(rows, 0, ["view"], "2024-01-01 20:00:00", "2024-01-02")
+    assert answered(query) == expected and expected
 
 
 @pytest.mark.parametrize("sdk", SDKS)
@@ -205,6 +211,15 @@ def test_ingest_retries_wait_as_the_429_says(sdk, server, admin):
     answer = calls(sdk, server, ("ingest", {"datasource": "events", "rows": rows, "max_retries": 2}))[0]
     assert answer.get("status") == 429 and answer["requests"] == [429, 429, 429], answer
     assert answer["sleeps"] == [int(retry_after) * 1000] * 2, answer  # waited as told, twice, instead of spinning
+    assert count(admin) == 0
+
+
+def test_earlier_sdk_waits_on_a_429_instead_of_spinning(server, admin):
+    rows = [event(i) | {"kind": "x" * 200} for i in range(1200)]  # one flush larger than the server's whole ingest queue
+    done = earlier_sdk(server, mode="sink", rows=rows, flush_every=len(rows), stop_after=3)
+    assert done["requests"] == [429, 429, 429], done
+    # tb/api.py sleeps between retries only when the 429 said X-Ratelimit-Remaining: 0 (then at least 2 s)
+    assert len(done["sleeps"]) == 2 and min(done["sleeps"]) >= 2, f"the earlier SDK retried the 429 without waiting: {done}"
     assert count(admin) == 0
 
 

@@ -9,35 +9,19 @@ import subprocess
 
 import pytest
 
-from helpers import Client
-from sdk_helpers import DRIVERS, SDK_DIR, SDK_PROJECT, SDK_VENV_BIN, require_installed, sdk_env
-from tblocal.launcher import ServerProcess
+from sdk_helpers import DRIVERS, SDK_DIR, earlier_sdk, emptied, sdk_env, sdk_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """tblocal serving tests/sdk/project in its default workspace."""
-    require_installed()
-    server = ServerProcess(SDK_PROJECT, tmp_path_factory.mktemp("sdk-streams") / "data").start(timeout=120)
-    yield server
-    server.stop()
+    yield from sdk_server(tmp_path_factory, "sdk-streams")
 
 
 @pytest.fixture
 def admin(server):
-    client = Client(server.url, server.admin_token)
-    for name in ("events", "tb_logs"):
-        assert client.post(f"/v0/datasources/{name}/truncate").status_code == 200
-    return client
-
-
-def earlier_sdk(server, **plan) -> dict:
-    done = subprocess.run([str(SDK_VENV_BIN / "python"), str(SDK_DIR / "py_earlier.py")], input=json.dumps({"url": server.url, "token": server.admin_token, **plan}),
-                          capture_output=True, text=True, timeout=120, cwd=SDK_DIR, env=sdk_env())
-    assert done.returncode == 0, f"tinybird-python-sdk exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout)
+    return emptied(server)
 
 
 def counted(admin, sql: str, expected: dict) -> dict:

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sdk_helpers import LOCAL_PORT, NODE_MODULES, SDK_DIR, SDK_PROJECT, SDK_VENV_BIN, require_free_port, require_installed, sdk_env
-from tblocal.launcher import ServerProcess
+from sdk_helpers import LOCAL_PORT, NODE_MODULES, SDK_DIR, SDK_VENV_BIN, sdk_env, sdk_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LOCAL_URL = f"http://localhost:{LOCAL_PORT}"
@@ -25,13 +24,8 @@ LOCAL_URL = f"http://localhost:{LOCAL_PORT}"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """tblocal on localhost:7181 (the SDKs' fixed local address), serving tests/sdk/project by default."""
-    require_installed()
-    require_free_port()
-    server = ServerProcess(SDK_PROJECT, tmp_path_factory.mktemp("sdk-typed") / "data")
-    server.port = LOCAL_PORT
-    yield server.start(timeout=120)
-    server.stop()
+    """tblocal on localhost:7181, the SDKs' fixed local address; fails clearly when the port is taken."""
+    yield from sdk_server(tmp_path_factory, "sdk-typed", port=LOCAL_PORT)
 
 
 def workspaces(server) -> dict[str, dict]:

@@ -8,6 +8,7 @@ asked for (ms), so a test sees whether a retry waited as the server said.
 import json
 import sys
 import time
+from datetime import date, datetime
 
 import tinybird_sdk.api.api as api_module
 from tinybird_sdk import create_client, create_tinybird_api
@@ -35,12 +36,21 @@ api_module.tinybird_fetch = counted_fetch
 TinybirdApi._sleep_ms = recorded_sleep
 
 
+def python_value(value):
+    """{"datetime": iso} and {"date": iso} as the datetime and date objects the SDK documents for parameters."""
+    if isinstance(value, dict) and value.keys() == {"datetime"}:
+        return datetime.fromisoformat(value["datetime"])
+    if isinstance(value, dict) and value.keys() == {"date"}:
+        return date.fromisoformat(value["date"])
+    return value
+
+
 def run(url: str, token: str, op: str, a: dict):
     """One documented call of the SDK's README."""
     api = create_tinybird_api({"base_url": url, "token": a.get("token") or token})
     client = create_client({"base_url": url, "token": a.get("token") or token})
     if op == "query":
-        return api.query(a["pipe"], a.get("params", {}))
+        return api.query(a["pipe"], {k: python_value(v) for k, v in a.get("params", {}).items()})
     if op == "ingest":
         options = {k: a[k] for k in ("wait", "max_retries") if k in a}
         rows = a["rows"]
