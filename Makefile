@@ -69,6 +69,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_STAMP := $(FUZZ_VENV)/.installed-$(SCHEMATHESIS_VERSION)
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 20240601
+FUZZ_ROUTE_CASES ?= 5000
 SOAK_SECONDS ?= 120
 
 .PHONY: fuzz soak fuzz-venv
@@ -82,9 +83,11 @@ $(FUZZ_STAMP):
 ## fuzz-venv: create .venv-fuzz with a pinned schemathesis
 fuzz-venv: $(FUZZ_STAMP)
 
-## fuzz: schemathesis against /v0/pipes/openapi.json of tests/project, $(FUZZ_CASES) cases, seeded
+## fuzz: schemathesis against /v0/pipes/openapi.json of tests/project ($(FUZZ_CASES) cases), then every route with
+## random and mutated parameters and bodies ($(FUZZ_ROUTE_CASES) cases); both seeded
 fuzz: setup $(FUZZ_STAMP)
 	$(FUZZ_VENV)/bin/python scripts/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --start-server $(BIN)/python
+	$(BIN)/python scripts/fuzz_routes.py --cases $(FUZZ_ROUTE_CASES) --seed $(FUZZ_SEED) --start-server
 
 ## soak: $(SOAK_SECONDS) s of mixed ingestion and queries on loopback; zero errors, flat RSS, p99
 soak: setup

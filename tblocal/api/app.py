@@ -1,4 +1,5 @@
-"""The HTTP API: the app, its one route table, Tinybird's errors, the request log."""
+"""The HTTP API: the app, its one route table, Tinybird's errors, and the middleware: the URL limit, the retry
+headers of a 429 or 503, the request log."""
 
 import contextlib
 import logging
@@ -14,12 +15,15 @@ from .. import write
 from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
 from ..workspaces import Workspaces
 from ..copies import Copies
-from . import copies, dashboard, data, lifecycle, management, resources, tokens
+from . import copies, dashboard, data, deletes, jobs, management, resources, rows, tokens
 from .cors import Cors
 from .http import json_response
 
 log = logging.getLogger("tblocal")
 MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
+# A 429's or 503's retry headers when its refusal gives none: retry in a second (X-RateLimit-Reset: seconds from now).
+RETRY_HEADERS = [(b"retry-after", b"1"), (b"x-ratelimit-limit", b"1"), (b"x-ratelimit-remaining", b"0"),
+                 (b"x-ratelimit-reset", b"1")]
 
 
 def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
@@ -54,15 +58,15 @@ ROUTES = [
     Route("/v0/pipes", resources.list_pipes, methods=["GET"]),
     Route("/v1/pipes/{name}.pipe", resources.pipe_datafile, methods=["GET"]),
     Route("/v0/datasources", resources.list_datasources, methods=["GET"]),
-    Route("/v0/datasources", lifecycle.write_v0, methods=["POST"]),
+    Route("/v0/datasources", rows.write_v0, methods=["POST"]),
     Route("/v0/datasources/{name}", resources.get_datasource, methods=["GET"]),
     Route("/v0/datasources/{name}/truncate", resources.truncate_datasource, methods=["POST"]),
-    Route("/v0/datasources/{name}/delete", lifecycle.delete_v0, methods=["POST"]),
-    Route("/v1/datasources/{name}/delete", lifecycle.delete_v1, methods=["POST"]),
-    Route("/v1/datasources/{name}/replace", lifecycle.replace_v1, methods=["POST"]),
-    Route("/v1/datasources/{name}/append", resources.append_v1, methods=["POST"]),
-    Route("/v0/jobs", resources.list_jobs, methods=["GET"]),
-    Route("/v0/jobs/{id}", resources.get_job, methods=["GET"]),
+    Route("/v0/datasources/{name}/delete", deletes.delete_v0, methods=["POST"]),
+    Route("/v1/datasources/{name}/delete", deletes.delete_v1, methods=["POST"]),
+    Route("/v1/datasources/{name}/replace", rows.replace_v1, methods=["POST"]),
+    Route("/v1/datasources/{name}/append", rows.append_v1, methods=["POST"]),
+    Route("/v0/jobs", jobs.list_jobs, methods=["GET"]),
+    Route("/v0/jobs/{id}", jobs.get_job, methods=["GET"]),
     Route("/examples/query.http", resources.example_url, methods=["GET"]),
     # copy pipes: runs, and pausing their schedule
     Route("/v0/pipes/{name}/copy", copies.run_copy, methods=["POST"]),
@@ -81,7 +85,7 @@ ROUTES = [
 ]
 
 
-# ---------------------------------------------------------------- errors, logs, lifecycle
+# ---------------------------------------------------------------- errors and middleware
 
 async def api_error(request: Request, exc: ApiError) -> Response:
     return json_response(exc.body(), exc.status, exc.headers)
@@ -100,6 +104,41 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
 
 
+class UrlLimit:
+    """414 for a URL (path and query string) longer than MAX_URL_BYTES, as Tinybird answers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            await write.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
+            refusal = UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body")
+            return await json_response(refusal.body(), 414)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class RetryHeaders:
+    """Every 429 and 503 says when to retry, in the headers the SDKs' retries read: Retry-After and
+    X-RateLimit-Limit/Remaining/Reset (the earlier Python SDK waits on a 429 only when Remaining is 0)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_retry(message):
+            if message["type"] == "http.response.start" and message["status"] in (429, 503):
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *((k, v) for k, v in RETRY_HEADERS if k not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry)
+
+
 class RequestLog:
     """One log line per request: method, path (never the query string, which may hold a token), status, ms."""
 
@@ -110,11 +149,6 @@ class RequestLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [0]
-        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
-            await write.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
-            app = json_response(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
-            log.info("%s %s 414", scope["method"], scope["path"][:200])
-            return await app(scope, receive, send)
 
         async def send_with_status(message):
             if message["type"] == "http.response.start":
@@ -125,7 +159,7 @@ class RequestLog:
             await self.app(scope, receive, send_with_status)
         finally:
             ms = (time.perf_counter() - start) * 1000
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status[0], ms)
+            log.info("%s %s %s %.1fms", scope["method"], scope["path"][:200], status[0], ms)
 
 
 def create_app(workspaces: Workspaces) -> Starlette:
@@ -148,6 +182,8 @@ def create_app(workspaces: Workspaces) -> Starlette:
     )
     app.state.workspaces = workspaces
     app.state.copies = Copies(workspaces)
+    app.add_middleware(RetryHeaders)
+    app.add_middleware(UrlLimit)
     app.add_middleware(RequestLog)
     app.add_middleware(Cors)
     return app

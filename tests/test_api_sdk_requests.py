@@ -1,0 +1,157 @@
+"""Every route the SDKs call, sent as their request code sends it (tinybird_sdk/api/*.py, @tinybirdco/sdk
+dist/api/*.js, the earlier SDK's tb/api.py), in-process; appends and replaces from a URL served from loopback."""
+
+import contextlib
+import http.server
+import io
+import threading
+from urllib.parse import urlencode
+
+import pytest
+
+from helpers import click, ndjson
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture(scope="module")
+def tokens(local):
+    return local.get("/tokens").json()
+
+
+@pytest.fixture(scope="module")
+def admin(tokens):
+    return tokens["workspace_admin_token"]
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def count(local, admin, where: str) -> int:
+    r = local.post("/v0/sql", content=f"SELECT count() AS n FROM clicks WHERE {where}", headers={**auth(admin), "Content-Type": "text/plain"})
+    return r.json()["data"][0]["n"]
+
+
+@contextlib.contextmanager
+def serving(files: dict[str, bytes]):
+    """A loopback HTTP server answering GET /<name> with files[name] (404 otherwise); yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            data = files.get(self.path.lstrip("/"))
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_create_local_workspace_with_a_form_body(local, tokens):
+    """api/local.py create_local_workspace and local.js: POST /v1/workspaces, form name and assign_to_organization_id."""
+    listed = local.get("/v1/user/workspaces", params={"with_organization": "true", "token": tokens["admin_token"]}).json()
+    body = urlencode({"name": "sdk_branch", "assign_to_organization_id": listed["organization_id"]})
+    r = local.post("/v1/workspaces", content=body, headers={**auth(tokens["user_token"]), **FORM})
+    assert (r.status_code, r.json()["name"]) == (200, "sdk_branch")
+    r = local.delete(f"/v1/workspaces/{r.json()['id']}", params={"hard_delete_confirmation": "yes"}, headers=auth(tokens["user_token"]))
+    assert (r.status_code, r.json()["name"], r.json()["deleted"]) == (200, "sdk_branch", True)
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "parquet"])
+def test_append_a_file_in_a_multipart_field_named_csv(local, admin, fmt):
+    """api.py append_datasource: multipart field "csv" whatever the file, format=<the file's extension> in the query."""
+    user = f"multipart_{fmt}"
+    rows = [click(i, user=user) for i in range(5)]
+    data = {"ndjson": ndjson(rows), "csv": "".join(f"{r['id']},{user},click,{r['ts']},1,{{}}\n" for r in rows).encode(),
+            "parquet": local.post("/v0/sql", params={"token": admin},
+                                  data={"q": f"SELECT * FROM clicks WHERE 0 UNION ALL SELECT 'p' || toString(number), '{user}', "
+                                             f"'click', toDateTime('2024-01-01 00:00:00'), 1, '{{}}' FROM numbers(5) FORMAT Parquet"}).content}[fmt]
+    query = {"name": "clicks", "mode": "append", "format": fmt}
+    r = local.post("/v0/datasources", params=query, files={"csv": (f"events.{fmt}", io.BytesIO(data))}, headers=auth(admin))
+    assert (r.status_code, r.json()["successful_rows"], r.json()["quarantined_rows"], r.json()["error"]) == (200, 5, 0, False)
+    assert count(local, admin, f"user = '{user}'") == 5
+
+
+def test_append_then_replace_from_a_url(local, admin):
+    """api.py / api.js appendDatasource({url}): form body url=, format from the URL's extension, mode=append|replace."""
+    first = ndjson([click(i, user="from_url", ts="2023-05-01 00:00:00") for i in range(4)])
+    second = ndjson([click(i, user="from_url", ts="2023-05-01 00:00:00") for i in range(2)])
+    with serving({"first.ndjson": first, "second.ndjson": second}) as base:
+        for mode, name, expected in (("append", "first", 4), ("replace", "second", 2)):
+            query = {"name": "clicks", "mode": mode, "format": "ndjson"}
+            if mode == "replace":
+                query["replace_condition"] = "user = 'from_url'"
+            r = local.post("/v0/datasources", params=query, content=urlencode({"url": f"{base}/{name}.ndjson"}),
+                           headers={**auth(admin), **FORM})
+            assert r.status_code == 200, r.text
+            assert count(local, admin, "user = 'from_url'") == expected
+
+
+def test_a_url_that_cannot_be_fetched_is_400_and_writes_nothing(local, admin):
+    with serving({"big.csv": b"x,y\n" * 3000}) as base:
+        before = count(local, admin, "1")
+        answers = []
+        for url in (f"{base}/missing.ndjson", "ftp://127.0.0.1/x.csv", "http://127.0.0.1:1/x.csv"):
+            r = local.post("/v0/datasources", params={"name": "clicks", "mode": "append"}, content=urlencode({"url": url}),
+                           headers={**auth(admin), **FORM})
+            answers.append((r.status_code, r.json()["error"]))
+        assert answers == [
+            (400, f"The file at '{base}/missing.ndjson' could not be downloaded: HTTP 404"),
+            (400, "The url must be an http:// or https:// URL: 'ftp://127.0.0.1/x.csv'"),
+            (400, "The file at 'http://127.0.0.1:1/x.csv' could not be downloaded: ConnectionError"),
+        ]
+        assert count(local, admin, "1") == before
+
+
+def test_query_arrays_as_repeated_parameters(local, admin):
+    """api.py query / api.js query send a list as repeated keys: ?users=a&users=b."""
+    rows = ndjson([click(i, user=u) for i, u in enumerate(["arr_a", "arr_b", "arr_c"])])
+    assert local.post("/v0/events", params={"name": "clicks", "wait": "true"}, content=rows,
+                      headers={**auth(admin), "Content-Type": "application/x-ndjson"}).json() == {"successful_rows": 3, "quarantined_rows": 0}
+    r = local.get("/v0/pipes/user_clicks.json", params=[("users", "arr_a"), ("users", "arr_c")], headers=auth(admin))
+    assert sorted(row["user"] for row in r.json()["data"]) == ["arr_a", "arr_c"]
+
+
+def test_delete_with_a_form_body_and_the_token_in_it(local, admin):
+    """api.py delete_datasource: form delete_condition and dry_run; a token may come in the form too."""
+    body = urlencode({"delete_condition": "user = 'nobody_at_all'", "dry_run": "true", "token": admin})
+    r = local.post("/v0/datasources/clicks/delete", content=body, headers=FORM)
+    assert (r.status_code, r.json()) == (200, {"rows_to_be_deleted": 0})
+
+
+def test_sql_as_text_plain(local, admin):
+    """api.py sql / api.js sql: POST /v0/sql, Content-Type text/plain, the query as the body."""
+    r = local.post("/v0/sql", content="SELECT 1 AS one", headers={**auth(admin), "Content-Type": "text/plain"})
+    assert (r.status_code, r.json()["data"]) == (200, [{"one": 1}])
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_every_429_and_503_says_when_to_retry(status):
+    """Both SDKs' retries read Retry-After, else X-RateLimit-Reset; the earlier SDK waits on a 429 only when
+    X-Ratelimit-Remaining is 0. Headers a refusal sets itself (a JWT's limits.rps) are kept."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from tblocal.api.app import RetryHeaders
+
+    routes = [Route("/refused", lambda request: Response(status_code=status)),
+              Route("/limited", lambda request: Response(status_code=status, headers={"X-RateLimit-Limit": "5"})),
+              Route("/ok", lambda request: Response())]
+    client = TestClient(RetryHeaders(Starlette(routes=routes)))
+    retry = {"retry-after": "1", "x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+    assert {k: v for k, v in client.get("/refused").headers.items() if k in retry} == retry
+    assert {k: v for k, v in client.get("/limited").headers.items() if k in retry} == {**retry, "x-ratelimit-limit": "5"}
+    assert not set(client.get("/ok").headers) & set(retry)
