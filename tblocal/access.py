@@ -118,7 +118,7 @@ class Grant:
 def resolve(registry: "Workspaces", token: str | None) -> tuple["Workspace", Grant]:
     """The workspace and grant a token opens; 403 when it opens none. The one place tokens are resolved."""
     if not token:
-        raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
+        raise Forbidden("Authentication is required: pass a token in an Authorization: Bearer header or a token parameter")
     if registry.is_user_token(token):  # the user token acts as the default workspace's admin, as on Tinybird Local
         return registry.default, registry.default.tokens.admin
     if jwts.looks_like_jwt(token):

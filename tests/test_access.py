@@ -51,8 +51,8 @@ def test_resolve_admin_user_and_datafile_tokens(registry):
 
 
 @pytest.mark.parametrize("token, message", [
-    (None, "Authentication is required: pass a token with ?token= or an Authorization: Bearer header"),
-    ("", "Authentication is required: pass a token with ?token= or an Authorization: Bearer header"),
+    (None, "Authentication is required: pass a token in an Authorization: Bearer header or a token parameter"),
+    ("", "Authentication is required: pass a token in an Authorization: Bearer header or a token parameter"),
     ("p.nope", "Invalid token"),
 ])
 def test_resolve_refuses_missing_and_unknown_tokens(registry, token, message):

@@ -8,8 +8,15 @@ import threading
 from urllib.parse import urlencode
 
 import pytest
+import requests
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from helpers import click, ndjson
+from tblocal.api.middleware import RetryHeaders
+from tblocal.launcher import ROOT, ServerProcess
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -114,6 +121,39 @@ def test_a_url_that_cannot_be_fetched_is_400_and_writes_nothing(local, admin):
         assert count(local, admin, "1") == before
 
 
+@pytest.mark.e2e
+def test_a_url_too_large_or_too_slow_is_refused_and_writes_nothing(tmp_path):
+    """A real server that takes 1,000 bytes in 1 s: a larger file is a 413, a server that never answers a 400."""
+    release = threading.Event()
+
+    class Hang(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            release.wait(60)  # answers nothing until the test is over
+
+        def log_message(self, *args):
+            pass
+
+    hang = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    threading.Thread(target=hang.serve_forever, daemon=True).start()
+    env = {"TBLOCAL_MAX_APPEND_BYTES": "1000", "TBLOCAL_URL_TIMEOUT": "1"}
+    try:
+        with serving({"big.csv": b"x,y\n" * 300}) as base, ServerProcess(ROOT / "tests" / "project", tmp_path / "data", env=env) as server:
+            slow = f"http://127.0.0.1:{hang.server_address[1]}/slow.csv"
+            answers = [requests.post(server.url + "/v0/datasources", params={"name": "clicks", "mode": mode}, data={"url": url},
+                                     headers=auth(server.admin_token), timeout=60)
+                       for mode, url in (("append", f"{base}/big.csv"), ("replace", slow))]
+            assert [(r.status_code, r.json()["error"]) for r in answers] == [
+                (413, f"The file at '{base}/big.csv' is larger than the 1,000 bytes an append takes (TBLOCAL_MAX_APPEND_BYTES)"),
+                (400, f"The file at '{slow}' could not be downloaded: ReadTimeout"),
+            ]
+            r = requests.get(server.url + "/v0/datasources/clicks", headers=auth(server.admin_token), timeout=30)
+            assert r.json()["statistics"]["row_count"] == 0
+    finally:
+        release.set()
+        hang.shutdown()
+        hang.server_close()
+
+
 def test_query_arrays_as_repeated_parameters(local, admin):
     """api.py query / api.js query send a list as repeated keys: ?users=a&users=b."""
     rows = ndjson([click(i, user=u) for i, u in enumerate(["arr_a", "arr_b", "arr_c"])])
@@ -140,13 +180,6 @@ def test_sql_as_text_plain(local, admin):
 def test_every_429_and_503_says_when_to_retry(status):
     """Both SDKs' retries read Retry-After, else X-RateLimit-Reset; the earlier SDK waits on a 429 only when
     X-Ratelimit-Remaining is 0. Headers a refusal sets itself (a JWT's limits.rps) are kept."""
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
-    from starlette.testclient import TestClient
-
-    from tblocal.api.app import RetryHeaders
-
     routes = [Route("/refused", lambda request: Response(status_code=status)),
               Route("/limited", lambda request: Response(status_code=status, headers={"X-RateLimit-Limit": "5"})),
               Route("/ok", lambda request: Response())]
@@ -155,3 +188,15 @@ def test_every_429_and_503_says_when_to_retry(status):
     assert {k: v for k, v in client.get("/refused").headers.items() if k in retry} == retry
     assert {k: v for k, v in client.get("/limited").headers.items() if k in retry} == {**retry, "x-ratelimit-limit": "5"}
     assert not set(client.get("/ok").headers) & set(retry)
+
+
+@pytest.mark.e2e
+def test_a_full_ingest_queue_is_a_429_the_sdks_retry_after(tmp_path):
+    """A real server whose ingest queue holds 1 KB: a larger batch is refused with the headers the SDKs wait on."""
+    with ServerProcess(ROOT / "tests" / "project", tmp_path / "data", env={"TBLOCAL_INGEST_QUEUE_BYTES": "1024"}) as server:
+        rows = ndjson([click(i, user="queue_full") for i in range(40)])
+        r = requests.post(server.url + "/v0/events", params={"name": "clicks", "wait": "true"}, data=rows,
+                          headers={**auth(server.admin_token), "Content-Type": "application/x-ndjson"}, timeout=30)
+        assert (r.status_code, r.json()["error"]) == (429, "Too many rows waiting to be written; retry shortly")
+        assert {k: r.headers.get(k) for k in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")} == \
+            {"Retry-After": "1", "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}

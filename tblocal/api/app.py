@@ -1,9 +1,7 @@
-"""The HTTP API: the app, its one route table, Tinybird's errors, and the middleware: the URL limit, the retry
-headers of a 429 or 503, the request log."""
+"""The HTTP API: the app, its one route table, Tinybird's errors."""
 
 import contextlib
 import logging
-import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -11,19 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import write
-from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
+from ..errors import ApiError, MethodNotAllowed, NotFound
 from ..workspaces import Workspaces
 from ..copies import Copies
 from . import copies, dashboard, data, deletes, jobs, management, resources, rows, tokens
 from .cors import Cors
 from .http import json_response
+from .middleware import RequestLog, RetryHeaders, UrlLimit
 
 log = logging.getLogger("tblocal")
-MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
-# A 429's or 503's retry headers when its refusal gives none: retry in a second (X-RateLimit-Reset: seconds from now).
-RETRY_HEADERS = [(b"retry-after", b"1"), (b"x-ratelimit-limit", b"1"), (b"x-ratelimit-remaining", b"0"),
-                 (b"x-ratelimit-reset", b"1")]
 
 
 def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
@@ -85,7 +79,7 @@ ROUTES = [
 ]
 
 
-# ---------------------------------------------------------------- errors and middleware
+# ---------------------------------------------------------------- errors
 
 async def api_error(request: Request, exc: ApiError) -> Response:
     return json_response(exc.body(), exc.status, exc.headers)
@@ -102,64 +96,6 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path)
     return json_response({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
-
-
-class UrlLimit:
-    """414 for a URL (path and query string) longer than MAX_URL_BYTES, as Tinybird answers."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
-            await write.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
-            refusal = UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body")
-            return await json_response(refusal.body(), 414)(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
-class RetryHeaders:
-    """Every 429 and 503 says when to retry, in the headers the SDKs' retries read: Retry-After and
-    X-RateLimit-Limit/Remaining/Reset (the earlier Python SDK waits on a 429 only when Remaining is 0)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_retry(message):
-            if message["type"] == "http.response.start" and message["status"] in (429, 503):
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []),
-                                      *((k, v) for k, v in RETRY_HEADERS if k not in present)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_retry)
-
-
-class RequestLog:
-    """One log line per request: method, path (never the query string, which may hold a token), status, ms."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), [0]
-
-        async def send_with_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            ms = (time.perf_counter() - start) * 1000
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"][:200], status[0], ms)
 
 
 def create_app(workspaces: Workspaces) -> Starlette:

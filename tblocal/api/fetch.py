@@ -25,6 +25,7 @@ async def fetch(url: str, limit: int, timeout_s: float) -> bytes:
 def _download(url: str, limit: int, timeout_s: float) -> bytes:
     deadline = time.monotonic() + timeout_s
     shown = url[:200]
+    too_large = TooLarge(f"The file at '{shown}' is larger than the {limit:,} bytes an append takes (TBLOCAL_MAX_APPEND_BYTES)", DOCS)
     try:
         # Redirects are followed only to http(s) (requests has no other adapters); the file's own gzip is kept as sent.
         with requests.get(url, stream=True, timeout=timeout_s, headers={"Accept-Encoding": "identity"}) as response:
@@ -32,12 +33,12 @@ def _download(url: str, limit: int, timeout_s: float) -> bytes:
                 raise BadRequest(f"The file at '{shown}' could not be downloaded: HTTP {response.status_code}", DOCS)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise TooLarge(f"The file at '{shown}' is larger than the {limit // (1024 * 1024)} MB limit", DOCS)
+                raise too_large
             data = bytearray()
             for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
                 data += chunk
                 if len(data) > limit:
-                    raise TooLarge(f"The file at '{shown}' is larger than the {limit // (1024 * 1024)} MB limit", DOCS)
+                    raise too_large
                 if time.monotonic() > deadline:
                     raise BadRequest(f"The file at '{shown}' took longer than {timeout_s:g} s to download", DOCS)
             return bytes(data)

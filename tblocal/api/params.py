@@ -3,7 +3,6 @@
 Precedence: a parameter's values are the query string's, then the body's, and a parameter is its last value, so
 the body wins over the query string (Tinybird's API reads arguments as Tornado's `get_argument` does). An Array
 parameter of an endpoint takes every value, joined by commas (the SDKs send a list as repeated values).
-The token: the Authorization header, else a `token` parameter from any source.
 
 A route says how its body is read with `@body(...)`: parameters (the default), rows (events, appends and
 replaces: the body is data unless it is multipart, or a form that holds `url=`), or one raw parameter (the
@@ -18,11 +17,12 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from .. import write
-from ..errors import BadRequest, TooLarge
+from ..errors import BadRequest
 from ..settings import truthy
-from .http import read_body
+from .http import read_body, refuse_declared
 
 MAX_PARTS = 10_000  # multipart parts a request may hold (a build sends one per datafile)
+MAX_URL_FORM = 64 * 1024  # a url= form is small: a longer form-typed body on a rows route is rows
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ROW_FORMATS = {"ndjson": "ndjson", "jsonl": "ndjson", "json": "ndjson", "csv": "csv", "parquet": "parquet"}
 
@@ -44,7 +44,6 @@ class Params:
     files: list[Part] = field(default_factory=list)
     body: bytes = b""  # a body of rows (or anything not parameters); b"" when the body held parameters
     json: dict | None = None  # a JSON object body as sent (a JWT's scopes keep their shape)
-    header_token: str | None = None
 
     @property
     def values(self) -> dict[str, str]:
@@ -68,11 +67,6 @@ class Params:
         """A boolean parameter (true/1/yes/on, any case); default when absent."""
         value = self.get(name)
         return default if value is None else truthy(value)
-
-    @property
-    def token(self) -> str | None:
-        """The request's token: Authorization: Bearer, else a token parameter (query string or body)."""
-        return self.header_token or self.get("token")
 
     def merge(self, pairs: list[tuple[str, str]]) -> None:
         """A source's parameters after the ones read so far (the body's after the query string's)."""
@@ -103,8 +97,7 @@ async def _read(request: Request) -> Params:
     handler = request.scope.get("endpoint")
     kind, raw_param = getattr(handler, "body_kind", "params"), getattr(handler, "raw_param", None)
     limit = getattr(request.app.state.workspaces.settings, getattr(handler, "body_limit", "max_body_bytes"))
-    auth = request.headers.get("authorization", "")
-    params = Params(header_token=auth[7:].strip() if auth.lower().startswith("bearer ") else None)
+    params = Params()
     params.merge(request.query_params.multi_items())
     if request.method in ("POST", "PUT", "DELETE"):
         content_type = request.headers.get("content-type", "").lower()
@@ -122,7 +115,8 @@ async def _read(request: Request) -> Params:
 
 def _body(params: Params, raw: bytes, content_type: str, kind: str, raw_param: str | None) -> None:
     if kind == "rows":
-        form = _form(raw) if content_type.startswith("application/x-www-form-urlencoded") else None
+        small_url_form = content_type.startswith("application/x-www-form-urlencoded") and len(raw) <= MAX_URL_FORM and b"url=" in raw
+        form = _form(raw) if small_url_form else None  # rows sent with curl -d are never parsed as a form
         if form and "url" in dict(form) and all(PARAM_NAME.match(k) for k, _ in form):
             params.merge(form)  # append or replace from a URL (the SDKs send url= as a form)
         else:
@@ -136,7 +130,8 @@ def _body(params: Params, raw: bytes, content_type: str, kind: str, raw_param: s
         if not isinstance(data, dict):
             raise BadRequest("The JSON body must be an object of parameters")
         params.json = data
-        params.merge([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in data.items()])
+        # A JSON body's "token" is no token: Tinybird reads tokens as arguments (query string, form fields).
+        params.merge([(k, v if isinstance(v, str) else json.dumps(v)) for k, v in data.items() if k != "token"])
     else:
         form = _form(raw)
         if raw_param and raw_param not in dict(form) and raw_param not in params.lists:
@@ -150,14 +145,8 @@ def _form(raw: bytes) -> list[tuple[str, str]]:
 
 
 async def _multipart(request: Request, params: Params, limit: int) -> None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        await write.drain(request.receive)
-        raise TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", write.EVENTS_DOCS)
-    try:
-        form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limit)
-    except (AssertionError, ValueError, KeyError) as e:  # starlette's and python-multipart's refusals
-        raise BadRequest(f"The multipart body could not be read: {str(e)[:200]}") from None
+    await refuse_declared(request, limit)
+    form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS, max_part_size=limit)  # a bad one: starlette's 400
     fields = []
     try:
         for name, part in form.multi_items():

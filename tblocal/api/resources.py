@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..datadir import resource_id
 from ..project import Pipe
 from ..workspace import Workspace
-from .auth import access, admin_access
+from .auth import access, admin_access, token_of
 from .http import json_response
 from .params import read_params
 
@@ -108,6 +108,6 @@ async def example_url(request: Request) -> Response:
     params = await read_params(request)
     ws, pipe = await readable_pipe(request, params.get("pipe", ""))
     fmt = params.get("format", "json")
-    token = params.token or ""
+    token = await token_of(request) or ""
     url = f"{str(request.base_url).rstrip('/')}/v0/pipes/{pipe.name}.{fmt}?token={token}"
     return _plain_text(url)
