@@ -192,11 +192,11 @@ def test_jwt_fixed_params_pin_the_user_other_pipes_403_and_rps_429(sdk, server, 
     mine, other_pipe, *bursts = calls(sdk, server,
                                       ("query", {"pipe": "user_totals", "params": {"user_id": "u1"}, "token": jwt}),
                                       ("query", {"pipe": "kind_counts", "token": jwt}),
-                                      *[("query", {"pipe": "user_totals", "token": rps_jwt})] * 3)
+                                      *[("query", {"pipe": "user_totals", "token": rps_jwt})] * 4)
     u2 = [r for r in rows if r["user_id"] == "u2"]
     assert [{k: int(v) for k, v in r.items()} for r in ok(mine)["data"]] == [{"events": len(u2), "total": sum(r["value"] for r in u2)}]
     assert other_pipe.get("status") == 403, other_pipe
-    assert "ok" in bursts[0] and 429 in [b.get("status") for b in bursts[1:]], bursts  # one call a second, three in a row
+    assert "ok" in bursts[0] and 429 in [b.get("status") for b in bursts[1:]], bursts  # one a second: two of four calls share one unless they take 2 s
 
 
 @pytest.mark.parametrize("sdk", SDKS)
