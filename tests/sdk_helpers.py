@@ -23,7 +23,8 @@ SDK_VENV_BIN = ROOT / ".venv-sdk" / "bin"
 NODE_MODULES = ROOT / "node_modules"
 DRIVERS = {"python": [str(SDK_VENV_BIN / "python"), str(SDK_DIR / "py_sdk.py")],
            "typescript": ["node", str(SDK_DIR / "ts_sdk.mjs")]}
-LOCAL_PORT = 7181  # both SDKs' local mode is fixed to http://localhost:7181
+LOCAL_PORT = 7181
+PRIVATE_ENV = ("TB_", "TINYBIRD_", "GITHUB_", "VERCEL_", "CI_MERGE_REQUEST_")  # both SDKs' local mode is fixed to http://localhost:7181
 
 
 def sdk_server(tmp_path_factory, name: str, port: int | None = None, **env):
@@ -53,8 +54,9 @@ def require_installed() -> None:
 
 
 def sdk_env(**extra) -> dict:
-    """The environment of an SDK subprocess: no Tinybird settings of the caller's shell leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TB_", "TINYBIRD_"))}
+    """The environment of an SDK subprocess, as on a developer's machine: no Tinybird settings of the caller's shell,
+    and none of the CI variables (GITHUB_HEAD_REF, VERCEL_ENV, ...) that switch the SDKs to preview-branch tokens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
     env.update(TB_CLI_TELEMETRY_OPTOUT="1", **extra)
     return env
 
