@@ -103,8 +103,8 @@ def test_build_on_a_feature_branch_makes_the_branch_workspace(kind, server, tmp_
 
 
 def test_typescript_build_on_main_uses_the_tokens_workspace(server, tmp_path):
-    created = requests.post(f"{server.url}/v1/workspaces", params={"name": "engagement_app"},
-                            headers={"Authorization": f"Bearer {requests.get(f'{server.url}/tokens', timeout=5).json()['user_token']}"}, timeout=10)
+    user_token = requests.get(f"{server.url}/tokens", timeout=5).json()["user_token"]
+    created = requests.post(f"{server.url}/v1/workspaces", params={"name": "engagement_app", "token": user_token}, timeout=10)  # as docs/sdks.md shows
     assert created.status_code == 200, created.text
     token = workspaces(server)["engagement_app"]["token"]
     folder = project("ts", tmp_path / "app", "main", token)
