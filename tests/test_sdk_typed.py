@@ -42,7 +42,7 @@ def project(kind: str, folder: Path, branch: str, token: str) -> Path:
     (folder / "tinybird.config.json").write_text(json.dumps(config, indent=2))
     if kind == "ts":
         (folder / "node_modules").symlink_to(NODE_MODULES)
-    git = ["git", "-c", "user.name=sdk tests", "-c", "user.email=sdk-tests@localhost"]
+    git = ["git", "-c", "user.name=sdk tests", "-c", "user.email=sdk-tests@localhost", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "init", "-q", "-b", branch], cwd=folder, check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "typed project"], cwd=folder, check=True)
     return folder
