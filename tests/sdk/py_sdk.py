@@ -49,8 +49,9 @@ def run(url: str, token: str, op: str, a: dict):
     """One documented call of the SDK's README."""
     api = create_tinybird_api({"base_url": url, "token": a.get("token") or token})
     client = create_client({"base_url": url, "token": a.get("token") or token})
-    if op == "query":
-        return api.query(a["pipe"], {k: python_value(v) for k, v in a.get("params", {}).items()})
+    if op == "query":  # with a token of its own (a JWT) through the client, as the README's JWT section does
+        params = {k: python_value(v) for k, v in a.get("params", {}).items()}
+        return client.query(a["pipe"], params) if "token" in a else api.query(a["pipe"], params)
     if op == "ingest":
         options = {k: a[k] for k in ("wait", "max_retries") if k in a}
         rows = a["rows"]

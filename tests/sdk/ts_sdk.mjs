@@ -23,8 +23,8 @@ async function run(url, defaultToken, op, a) {
   const api = createTinybirdApi({ baseUrl: url, token, fetch: counted });
   const client = createClient({ baseUrl: url, token, fetch: counted });
   switch (op) {
-    case "query":
-      return api.query(a.pipe, a.params ?? {});
+    case "query": // with a token of its own (a JWT) through the client, as the README's JWT section does
+      return a.token ? client.query(a.pipe, a.params ?? {}) : api.query(a.pipe, a.params ?? {});
     case "ingest": {
       const options = {};
       if ("wait" in a) options.wait = a.wait;
