@@ -34,8 +34,10 @@ def sdk_server(tmp_path_factory, name: str, port: int | None = None, **env):
     if port is not None:
         require_free_port(port)
         server.port = port
-    yield server.start(timeout=120)
-    server.stop()
+    try:
+        yield server.start(timeout=120)
+    finally:
+        server.stop()
 
 
 def emptied(server) -> Client:

@@ -2,7 +2,8 @@
 
 `tinybird build --local` (TypeScript, @tinybirdco/sdk) and `tinybird --local build` (Python, tinybird-sdk,
 which hands it to the Tinybird CLI it pins) on a feature branch, where the workspace is named after
-the branch, and on main, where TypeScript names it after the configured token's workspace and Python
+the branch, and on main, where TypeScript names it after the workspace of the configured token (asked
+of the configured base URL, the team's hosted workspace, for which a second tblocal stands in) and Python
 after the project folder (Tinybird_Local_Build_<sha256 of its path>); then the typed client's ingest
 and query on what was built. Each project is a copy of tests/sdk/typed_*/ in its own git repository.
 """
@@ -34,11 +35,11 @@ def workspaces(server) -> dict[str, dict]:
     return {w["name"]: w for w in listed}
 
 
-def project(kind: str, folder: Path, branch: str, token: str) -> Path:
+def project(kind: str, folder: Path, branch: str, token: str, base_url: str = LOCAL_URL) -> Path:
     """A copy of tests/sdk/typed_<kind> in folder, committed on branch, with tinybird.config.json in local mode."""
     shutil.copytree(SDK_DIR / f"typed_{kind}", folder)
-    config = {"include": ["src/tinybird.ts"], "token": token, "baseUrl": LOCAL_URL, "devMode": "local"} if kind == "ts" else \
-        {"include": ["lib/resources.py"], "token": token, "base_url": LOCAL_URL, "dev_mode": "local"}
+    config = {"include": ["src/tinybird.ts"], "token": token, "baseUrl": base_url, "devMode": "local"} if kind == "ts" else \
+        {"include": ["lib/resources.py"], "token": token, "base_url": base_url, "dev_mode": "local"}
     (folder / "tinybird.config.json").write_text(json.dumps(config, indent=2))
     if kind == "ts":
         (folder / "node_modules").symlink_to(NODE_MODULES)
@@ -102,15 +103,20 @@ def test_build_on_a_feature_branch_makes_the_branch_workspace(kind, server, tmp_
     check_ingest_and_query(kind, folder, built["token"], kind)
 
 
-def test_typescript_build_on_main_uses_the_tokens_workspace(server, tmp_path):
-    user_token = requests.get(f"{server.url}/tokens", timeout=5).json()["user_token"]
-    created = requests.post(f"{server.url}/v1/workspaces", params={"name": "engagement_app", "token": user_token}, timeout=10)  # as docs/sdks.md shows
-    assert created.status_code == 200, created.text
+@pytest.fixture
+def cloud(tmp_path_factory):
+    """Another tblocal standing in for the team's hosted workspace (the config's baseUrl and token on main)."""
+    yield from sdk_server(tmp_path_factory, "sdk-cloud")
+
+
+def test_typescript_build_on_main_names_the_workspace_after_the_tokens(server, cloud, tmp_path):
+    user_token = requests.get(f"{cloud.url}/tokens", timeout=5).json()["user_token"]
+    made = requests.post(f"{cloud.url}/v1/workspaces", params={"name": "engagement_app", "token": user_token}, timeout=10)
+    assert made.status_code == 200, made.text
+    folder = project("ts", tmp_path / "app", "main", made.json()["token"], base_url=cloud.url)
+    assert "engagement_app" not in workspaces(server)
+    assert "engagement_app" in build("ts", folder)  # the SDK asked cloud for its name, then made it on localhost:7181
     token = workspaces(server)["engagement_app"]["token"]
-    folder = project("ts", tmp_path / "app", "main", token)
-    before = set(workspaces(server))
-    assert "engagement_app" in build("ts", folder)
-    assert set(workspaces(server)) == before  # no workspace made: the token's own was built
     assert datasources_of(server, token) == ["page_views"]
     check_ingest_and_query("ts", folder, token, "main")
 
