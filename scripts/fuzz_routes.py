@@ -5,10 +5,12 @@ Each case picks a route (its path parameters real names, mutated or random), a t
 one, none) and where it travels (header, query string, form body), then parameters from the names the routes read
 with mutated values, sent in the query string and a body of one kind: none, form, JSON (objects, arrays, deep or
 broken), multipart (fields and files), raw bytes (NDJSON, CSV, binary, gzip or not). Passes when no answer is a
-5xx, no connection is reset or times out, and the server is healthy at the end.
+5xx, every 4xx is Tinybird's JSON error ({"error": "..."}), no connection is reset or times out, and the server is
+healthy at the end.
 
 Targets --url with --admin-token and --read-token, or with --start-server starts `python -m tblocal serve` on
-tests/project in a temporary data dir and stops it at the end. Prints a JSON summary on its last line; exits 1 on
+tests/project in a temporary data dir, with body limits of 64 KB and 256 KB so that some cases are 413s, and stops
+it at the end. Prints a JSON summary on its last line; exits 1 on
 any failure. `make test` runs a small slice (tests/test_fuzz_routes.py); `make fuzz` a larger one.
 """
 
@@ -112,6 +114,9 @@ def rows_body(rng: random.Random) -> bytes:
 def body_for(rng: random.Random, token_in_form: str | None) -> tuple[dict, dict]:
     """requests keyword arguments for a random body, and headers it needs."""
     kind = rng.choice(["none", "form", "json", "multipart", "raw", "raw"])
+    if rng.random() < 0.03:  # past the started server's limits: a 413, read to the end so the client reads it
+        big = b'{"id": "big", "user": "u", "ts": "2024-02-01 00:00:00"}\n' * (LARGE_BODY_BYTES // 56)
+        return ({"files": [("csv", ("big.ndjson", big))]}, {}) if rng.random() < 0.5 else ({"data": big}, {})
     extra = [("token", token_in_form)] if token_in_form is not None else []
     if kind == "form" or (kind == "none" and extra):
         return {"data": params(rng, rng.randrange(0, 5)) + extra}, {}
@@ -145,6 +150,10 @@ def body_for(rng: random.Random, token_in_form: str | None) -> tuple[dict, dict]
     return {}, {}
 
 
+LARGE_BODY_BYTES = 300_000
+LIMITS = {"TBLOCAL_MAX_BODY_BYTES": "65536", "TBLOCAL_MAX_APPEND_BYTES": "262144"}  # of a started server: large bodies stay cheap
+
+
 def cases(rng: random.Random, n: int, tokens: dict[str, str | None]):
     """n random requests, every route in turn: (method, template, path, requests kwargs, token name); shape-changing
     routes go last and never with the admin token."""
@@ -171,6 +180,17 @@ def cases(rng: random.Random, n: int, tokens: dict[str, str | None]):
     return made
 
 
+def error_shape(response: requests.Response) -> str | None:
+    """Why a 4xx is not Tinybird's error shape, {"error": "...", "documentation": "..."}, or None."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "a 4xx whose body is not JSON"
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str) or not body["error"]:
+        return 'a 4xx without {"error": "..."}'
+    return None
+
+
 def run(url: str, tokens: dict[str, str | None], n: int, seed: int) -> dict:
     """Send n seeded cases to url; a summary of what came back."""
     rng = random.Random(seed)
@@ -181,9 +201,10 @@ def run(url: str, tokens: dict[str, str | None], n: int, seed: int) -> dict:
         try:
             r = session.request(method, url + path, timeout=60, **kwargs)
             status = str(r.status_code)
-            if r.status_code >= 500:
+            problem = "server error" if r.status_code >= 500 else error_shape(r) if r.status_code >= 400 else None
+            if problem:
                 failures += 1
-                examples.append({"case": f"{method} {path}", "token": who, "status": r.status_code, "body": r.text[:300]})
+                examples.append({"case": f"{method} {path}", "token": who, "status": r.status_code, "problem": problem, "body": r.text[:300]})
         except requests.RequestException as e:
             status = type(e).__name__
             failures += 1
@@ -205,7 +226,7 @@ def main() -> int:
     parser.add_argument("--start-server", action="store_true", help="serve tests/project from a temporary data dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fuzz-routes-") as tmp:
-        server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data").start() if args.start_server else None
+        server = ServerProcess(ROOT / "tests" / "project", Path(tmp) / "data", env=LIMITS).start() if args.start_server else None
         try:
             url = server.url if server else args.url
             admin = server.admin_token if server else args.admin_token

@@ -71,6 +71,7 @@ def test_a_repeated_parameter_is_its_last_value_or_every_value_for_an_array():
     params = read(b"scope=C&limit=9", query="ids=1&ids=2&scope=A&scope=B&limit=5", headers=FORM)
     assert (params.get("ids"), params.get("limit"), params.getlist("scope"), params.getlist("none")) == ("2", "9", ["A", "B", "C"], [])
     assert params.with_lists({"ids"}) == {"ids": "1,2", "scope": "C", "limit": "9"}
+    assert (params.repeated, read(method="GET", query="a=1&b=1").repeated) == (True, False)
 
 
 def test_flags_are_one_parser():

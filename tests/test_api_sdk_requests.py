@@ -200,3 +200,18 @@ def test_a_full_ingest_queue_is_a_429_the_sdks_retry_after(tmp_path):
         assert (r.status_code, r.json()["error"]) == (429, "Too many rows waiting to be written; retry shortly")
         assert {k: r.headers.get(k) for k in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")} == \
             {"Retry-After": "1", "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+
+
+@pytest.mark.e2e
+def test_a_parquet_file_whose_rows_exceed_the_append_limit_is_400(tmp_path):
+    """A small Parquet file may hold far more rows than its size: its rows count against TBLOCAL_MAX_APPEND_BYTES."""
+    with ServerProcess(ROOT / "tests" / "project", tmp_path / "data", env={"TBLOCAL_MAX_APPEND_BYTES": "100000"}) as server:
+        sql = ("SELECT 'p' AS id, 'parquet_bomb' AS user, 'click' AS kind, toDateTime('2024-01-01 00:00:00') AS ts, "
+               "1 AS value, '{}' AS tags FROM numbers(200000) FORMAT Parquet")
+        parquet = requests.post(server.url + "/v0/sql", data={"q": sql}, headers=auth(server.admin_token), timeout=60).content
+        assert len(parquet) < 100000
+        r = requests.post(server.url + "/v0/datasources", params={"name": "clicks", "format": "parquet"},
+                          files={"csv": ("rows.parquet", parquet)}, headers=auth(server.admin_token), timeout=60)
+        assert (r.status_code, r.json()["error"].startswith("The Parquet file could not be read: Limit for result exceeded")) == (400, True), r.text
+        r = requests.get(server.url + "/v0/datasources/clicks", headers=auth(server.admin_token), timeout=30)
+        assert r.json()["statistics"]["row_count"] == 0

@@ -49,7 +49,8 @@ async def pipe_data(request: Request) -> Response:
     fmt, content_type = formats.by_extension(ext)
     ws, grant = await access(request)
     with usage.endpoint_call(ws, grant, request, name) as call:
-        call.params = params = (await read_params(request)).with_lists(_array_params(ws, name))
+        sent = await read_params(request)
+        call.params = params = sent.with_lists(_array_params(ws, name)) if sent.repeated else sent.values
         sql = ws.pipe_sql(grant, name, params)
         call.result = await ws.run(sql, fmt, params)
     return Response(call.result.data, media_type=content_type)

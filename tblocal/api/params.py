@@ -50,6 +50,11 @@ class Params:
         """Every parameter's last value."""
         return {k: v[-1] for k, v in self.lists.items()}
 
+    @property
+    def repeated(self) -> bool:
+        """Whether some parameter was sent more than once."""
+        return any(len(v) > 1 for v in self.lists.values())
+
     def with_lists(self, names) -> dict[str, str]:
         """values, with the parameters called names (Array parameters) holding every value, joined by commas."""
         return {**self.values, **{k: ",".join(v) for k, v in self.lists.items() if k in names}}

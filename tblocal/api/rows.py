@@ -29,7 +29,7 @@ from .resources import DATASOURCE_DOCS
 
 APPEND_CHUNK_BYTES = 8 * 1024 * 1024  # a large append is written in batches of about this size, cut at line ends
 CLICKHOUSE_FORMATS = {"ndjson": "JSONEachRow", "csv": "CSV"}
-ROW_FIELDS = ("ndjson", "csv", "parquet")  # multipart text fields that are the rows themselves (curl -F csv='a,b')
+ROW_FIELDS = ("ndjson", "csv")  # multipart text fields that are the rows themselves (curl -F csv='a,b')
 
 
 @body("rows", limit="max_append_bytes")
@@ -94,13 +94,15 @@ async def _rows(request: Request, ws: Workspace, params: Params) -> tuple[bytes,
 
 
 def _parquet_as_ndjson(ws: Workspace, data: bytes) -> bytes:
-    """A Parquet file's rows as NDJSON, read by ClickHouse (the write path parses rows line by line)."""
+    """A Parquet file's rows as NDJSON, read by ClickHouse (the write path parses rows line by line); the rows may
+    take at most TBLOCAL_MAX_APPEND_BYTES once read, as a file in any other format."""
     fd, path = tempfile.mkstemp(suffix=".parquet")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         return ws.engine.query(f"SELECT * FROM file({quote_string(path)}, Parquet)", "JSONEachRow",
-                               {"output_format_json_quote_64bit_integers": 0}).data
+                               {"output_format_json_quote_64bit_integers": 0, "max_result_bytes": ws.settings.max_append_bytes,
+                                "result_overflow_mode": "throw"}).data
     except EngineError as e:
         reason = e.message.split("\n")[0][:300]  # the first line: the rest names tblocal's temporary file
         raise BadRequest(f"The Parquet file could not be read: {reason}", DATASOURCE_DOCS) from None
