@@ -4,14 +4,10 @@ Each SDK runs as a subprocess in its own environment (.venv-sdk for the Python S
 repo's node_modules for the npm ones), driven by a small script under tests/sdk/.
 """
 
-import contextlib
-import functools
-import http.server
 import json
 import os
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 from helpers import Client
@@ -96,22 +92,3 @@ def require_free_port(port: int = LOCAL_PORT) -> None:
         except OSError:
             raise AssertionError(f"port {port} is busy: the SDKs' local mode only talks to localhost:{port}; "
                                  f"stop what listens there (make serve, Tinybird Local) and run again") from None
-
-
-@contextlib.contextmanager
-def file_server(folder: Path):
-    """Serve folder over HTTP on loopback (for append and replace from a URL); yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest's output to the test's own
-        pass

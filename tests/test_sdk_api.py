@@ -7,14 +7,15 @@ for both SDKs. What the server holds afterwards is read over tblocal's own HTTP 
 
 import csv
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
 
-from helpers import ndjson
-from sdk_helpers import earlier_sdk, emptied, file_server, ok, run_calls, sdk_server
+from helpers import ndjson, serving
+from sdk_helpers import earlier_sdk, emptied, ok, run_calls, sdk_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SDKS = ["python", "typescript"]
@@ -110,7 +111,8 @@ def test_sql(sdk, server, admin):
 
 
 def write_files(folder, rows) -> dict[str, str]:
-    """rows as events.ndjson, events.csv (no header, the schema's column order) and events.parquet."""
+    """rows as events.ndjson, events.csv (no header, the schema's column order) and events.parquet in folder."""
+    folder.mkdir(exist_ok=True)
     (folder / "events.ndjson").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with open(folder / "events.csv", "w", newline="") as f:
         csv.writer(f).writerows([[r["id"], r["user_id"], r["kind"], r["ts"], r["value"]] for r in rows])
@@ -136,13 +138,11 @@ def test_append_a_file(sdk, fmt, server, admin, tmp_path):
 def test_append_then_replace_from_a_url(sdk, server, admin, tmp_path):
     appended = [event(i, prefix="a") for i in range(40)]
     replacing = [event(i, prefix="r") for i in range(25)]
-    for folder, rows in (("first", appended), ("second", replacing)):
-        (tmp_path / folder).mkdir()
-        write_files(tmp_path / folder, rows)
-    with file_server(tmp_path) as base:
-        landed(admin, calls(sdk, server, ("append", {"datasource": "events", "url": f"{base}/first/events.ndjson"}))[0])
+    files = {"events.ndjson": write_files(tmp_path / "first", appended)["ndjson"], "events.csv": write_files(tmp_path / "second", replacing)["csv"]}
+    with serving({name: Path(path).read_bytes() for name, path in files.items()}) as base:
+        landed(admin, calls(sdk, server, ("append", {"datasource": "events", "url": f"{base}/events.ndjson"}))[0])
         assert ids(admin) == sorted(r["id"] for r in appended)
-        landed(admin, calls(sdk, server, ("replace", {"datasource": "events", "url": f"{base}/second/events.csv"}))[0])
+        landed(admin, calls(sdk, server, ("replace", {"datasource": "events", "url": f"{base}/events.csv"}))[0])
     assert ids(admin) == sorted(r["id"] for r in replacing)  # the replace dropped every appended row
 
 
