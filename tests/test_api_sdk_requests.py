@@ -1,7 +1,6 @@
 """Every route the SDKs call, sent as their request code sends it (tinybird_sdk/api/*.py, @tinybirdco/sdk
 dist/api/*.js, the earlier SDK's tb/api.py), in-process; appends and replaces from a URL served from loopback."""
 
-import contextlib
 import http.server
 import io
 import threading
@@ -14,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from helpers import click, ndjson
+from helpers import click, ndjson, serving
 from tblocal.api.middleware import RetryHeaders
 from tblocal.launcher import ROOT, ServerProcess
 
@@ -38,31 +37,6 @@ def auth(token: str) -> dict:
 def count(local, admin, where: str) -> int:
     r = local.post("/v0/sql", content=f"SELECT count() AS n FROM clicks WHERE {where}", headers={**auth(admin), "Content-Type": "text/plain"})
     return r.json()["data"][0]["n"]
-
-
-@contextlib.contextmanager
-def serving(files: dict[str, bytes]):
-    """A loopback HTTP server answering GET /<name> with files[name] (404 otherwise); yields its base URL."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            data = files.get(self.path.lstrip("/"))
-            self.send_response(200 if data is not None else 404)
-            self.send_header("Content-Length", str(len(data or b"")))
-            self.end_headers()
-            self.wfile.write(data or b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_create_local_workspace_with_a_form_body(local, tokens):
