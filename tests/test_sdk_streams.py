@@ -37,7 +37,8 @@ def counted(admin, sql: str, expected: dict) -> dict:
 def test_datasource_sink_flushes_every_row(server, admin):
     rows = [{"id": f"s{i}", "user_id": f"u{i % 4}", "kind": "click", "ts": f"2024-01-{1 + i % 28:02d} 10:00:00", "value": i} for i in range(2500)]
     done = earlier_sdk(server, mode="sink", rows=rows, flush_every=1000)
-    assert len(done["requests"]) == 3 and set(done["requests"]) <= {200, 202}, done  # 1000, 1000, then 500 at exit
+    # 1000, 1000, then 500 at exit; more only if the buffer's 1 s timer fired first on a slow machine
+    assert len(done["requests"]) >= 3 and set(done["requests"]) <= {200, 202}, done
     expected = {"n": len(rows), "total": sum(r["value"] for r in rows), "ids": len(rows)}
     assert counted(admin, "SELECT count() AS n, sum(value) AS total, uniqExact(id) AS ids FROM events", expected) == expected
 
