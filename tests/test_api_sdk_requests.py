@@ -1,6 +1,7 @@
 """Every route the SDKs call, sent as their request code sends it (tinybird_sdk/api/*.py, @tinybirdco/sdk
 dist/api/*.js, the earlier SDK's tb/api.py), in-process; appends and replaces from a URL served from loopback."""
 
+import gzip
 import http.server
 import io
 import threading
@@ -77,6 +78,15 @@ def test_append_then_replace_from_a_url(local, admin):
                            headers={**auth(admin), **FORM})
             assert r.status_code == 200, r.text
             assert count(local, admin, "user = 'from_url'") == expected
+
+
+def test_a_url_in_the_query_string_and_a_gzip_csv(local, admin):
+    """url= may travel in the query string too (the Data Sources API takes it either way); a .csv.gz is read unzipped."""
+    csv = "".join(f"q{i},query_url,click,2023-06-01 00:00:00,1,{{}}\n" for i in range(3)).encode()
+    with serving({"rows.csv.gz": gzip.compress(csv)}) as base:
+        r = local.post("/v1/datasources/clicks/append", params={"url": f"{base}/rows.csv.gz"}, headers=auth(admin))
+        assert (r.status_code, r.json()["statistics"]["row_count"], r.json()["statistics"]["quarantine_rows"]) == (200, 3, 0)
+    assert count(local, admin, "user = 'query_url'") == 3
 
 
 def test_a_url_that_cannot_be_fetched_is_400_and_writes_nothing(local, admin):

@@ -6,7 +6,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import lifecycle as rewrite
+from .. import rewrite
 from ..workspace import Workspace
 from . import jobs
 from .auth import admin_access

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import lifecycle as rewrite
+from .. import rewrite
 from .. import usage, write
 from ..engine import EngineError, quote_string
 from ..errors import ApiError, BadRequest
