@@ -77,6 +77,7 @@ def test_append_then_replace_from_a_url(local, admin):
             r = local.post("/v0/datasources", params=query, content=urlencode({"url": f"{base}/{name}.ndjson"}),
                            headers={**auth(admin), **FORM})
             assert r.status_code == 200, r.text
+            assert (r.json()["successful_rows"], r.json()["quarantined_rows"], r.json()["kind"]) == (expected, 0, "import")
             assert count(local, admin, "user = 'from_url'") == expected
 
 

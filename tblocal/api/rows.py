@@ -39,15 +39,15 @@ async def write_v0(request: Request) -> Response:
     mode = params.get("mode", "append")
     if mode == "replace":
         ws, name = await _admin_target(request, params.get("name") or "")
-        return json_response(await _replace(request, ws, name, params))
-    if mode != "append":
+        job = await _replace(request, ws, name, params)
+    elif mode == "append":
+        ws, grant = await access(request)
+        job = await _append(request, ws, ws.datasource(params.get("name"), grant).name, params)
+    else:
         raise BadRequest(f"mode={mode[:20]} is not supported by tblocal: only mode=append and mode=replace (deploy datafiles to create)")
-    ws, grant = await access(request)
-    ds = ws.datasource(params.get("name"), grant)
-    job = await _append(request, ws, ds.name, params)
+    # The import job, and the counts the SDKs read (their AppendResult) for either mode.
     rows, bad = job["statistics"]["row_count"], job["statistics"]["quarantine_rows"]
-    return json_response({"id": job["id"], "import_id": job["id"], "job_id": job["id"], "datasource": job["datasource"],
-                          "successful_rows": rows, "quarantined_rows": bad, "quarantine_rows": bad,
+    return json_response({**job, "successful_rows": rows, "quarantined_rows": bad, "quarantine_rows": bad,
                           "invalid_lines": 0, "error": False})
 
 
