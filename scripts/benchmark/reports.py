@@ -136,7 +136,8 @@ def markdown(result: dict) -> str:
     for size in result["sizes"]:
         ing = size["ingest"]
         out += ["", f"#### {size['events']:,} events", "",
-                f"Load average (1/5/15 min) when the endpoint rounds began: {size.get('load', '?')}.", "",
+                f"Load average (1/5/15 min) when the endpoint rounds began: {size.get('load', '?')}; when they ended: "
+                f"{size.get('load_after', '?')}.", "",
                 f"Batch ingest (Events API, {ing['tblocal']['batch_rows']:,}-row gzip batches, {ing['tblocal']['clients']} clients, "
                 f"wait=true): **{ing['tblocal']['rows_per_s']:,} rows/s** ({ing['tblocal']['mb_per_s']} MB/s); plain chDB "
                 f"`INSERT ... FORMAT JSONEachRow` of the same batches into a MergeTree: {ing['raw_chdb']['table_only']['rows_per_s']:,} rows/s "

@@ -68,25 +68,22 @@ def endpoint_rounds(server: Server, plain: Plain, case_list: list[dict], args) -
     """Each case on both sides, alternating, --rounds times: medians over rounds of p50/p99, the ratio, whether
     the first answers are the same rows, and what the first call read (its `statistics`)."""
     templates = naive_templates()
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     out = {}
     for case in case_list:
-        first = server.call(case, 0, conn)
+        first = server.call(case, 0)
         naive_first = plain.query(naive_sql(templates[case["pipe"]], case_params(case, 0)))
         out[case["name"]] = {"pipe": case["pipe"], "scope": case["scope"], "rounds": {"tblocal": [], "naive": []},
                              "statistics": first["statistics"], "same_result": same(first["data"], naive_first["data"])}
     for r in range(args.rounds):
         for case in case_list:
-            sides = {
-                "tblocal": lambda i, case=case: server.call(case, i, conn),
-                "naive": lambda i, case=case: plain.query(naive_sql(templates[case["pipe"]], case_params(case, i)))["ms"],
-            }
-            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+            order = ("tblocal", "naive") if r % 2 == 0 else ("naive", "tblocal")
             for side in order:
                 if side == "naive":  # timed inside chDB, without the pipe to the child
-                    ms = [sides[side](i) for i in range(args.reps)]
-                else:
-                    ms = timed_loop(sides[side], args.reps, args.budget, warmup=1)
+                    ms = [plain.query(naive_sql(templates[case["pipe"]], case_params(case, i)))["ms"] for i in range(args.reps)]
+                else:  # a new connection: the server closes one left idle while the naive side ran
+                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+                    ms = timed_loop(lambda i, case=case: server.call(case, i, conn), args.reps, args.budget, warmup=1)
+                    conn.close()
                 out[case["name"]]["rounds"][side].append(summary(ms))
             c = out[case["name"]]["rounds"]
             print(f"  round {r + 1} {case['name']:<26} p50 {c['tblocal'][-1]['p50_ms']:8.2f} ms  naive {c['naive'][-1]['p50_ms']:8.2f} ms",
@@ -95,7 +92,6 @@ def endpoint_rounds(server: Server, plain: Plain, case_list: list[dict], args) -
         for side in ("tblocal", "naive"):
             c[side] = {k: round(statistics.median(x[k] for x in c["rounds"][side]), 3) for k in ("p50_ms", "p90_ms", "p99_ms")}
         c["ratio_p50"] = round(c["tblocal"]["p50_ms"] / c["naive"]["p50_ms"], 3)
-    conn.close()
     return out
 
 
