@@ -129,29 +129,29 @@ def load(args, settings: Settings) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line, with every setting as a flag."""
-    p = argparse.ArgumentParser(prog="tblocal", description="Tinybird's HTTP API on embedded ClickHouse (chDB)")
-    sub = p.add_subparsers(dest="command", required=True)
+    command_line = argparse.ArgumentParser(prog="tblocal", description="Tinybird's HTTP API on embedded ClickHouse (chDB)")
+    sub = command_line.add_subparsers(dest="command", required=True)
 
-    def common(sp):
-        sp.add_argument("--data-dir", help="chDB data, tokens and schema state (env TBLOCAL_DATA_DIR; default .tblocal)")
-        sp.add_argument("--project", help="Forward project folder: its .datasource and .pipe files, there or one folder down (env TBLOCAL_PROJECT; default .)")
+    def common(command):
+        command.add_argument("--data-dir", help="chDB data, tokens and schema state (env TBLOCAL_DATA_DIR; default .tblocal)")
+        command.add_argument("--project", help="Forward project folder: its .datasource and .pipe files, there or one folder down (env TBLOCAL_PROJECT; default .)")
 
-    s = sub.add_parser("serve", help="serve the project's HTTP API")
-    common(s)
-    s.add_argument("--host", help="address to bind (env TBLOCAL_HOST; default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="port (env TBLOCAL_PORT; default 7181)")
-    s.add_argument("--load-fixtures", metavar="DIR", help="load DIR/<datasource>.ndjson when the data dir is empty")
-    s.add_argument("--rebuild-views", action="store_true", help="rebuild changed materialized views from their sources")
-    s.set_defaults(run=serve)
-    t = sub.add_parser("tokens", help="print the tokens and their scopes")
-    common(t)
-    t.set_defaults(run=tokens)
-    ld = sub.add_parser("load", help="append a local NDJSON or CSV file (server stopped)")
-    common(ld)
-    ld.add_argument("file")
-    ld.add_argument("--datasource", required=True)
-    ld.set_defaults(run=load)
-    return p
+    serve_cmd = sub.add_parser("serve", help="serve the project's HTTP API")
+    common(serve_cmd)
+    serve_cmd.add_argument("--host", help="address to bind (env TBLOCAL_HOST; default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (env TBLOCAL_PORT; default 7181)")
+    serve_cmd.add_argument("--load-fixtures", metavar="DIR", help="load DIR/<datasource>.ndjson when the data dir is empty")
+    serve_cmd.add_argument("--rebuild-views", action="store_true", help="rebuild changed materialized views from their sources")
+    serve_cmd.set_defaults(run=serve)
+    tokens_cmd = sub.add_parser("tokens", help="print the tokens and their scopes")
+    common(tokens_cmd)
+    tokens_cmd.set_defaults(run=tokens)
+    load_cmd = sub.add_parser("load", help="append a local NDJSON or CSV file (server stopped)")
+    common(load_cmd)
+    load_cmd.add_argument("file")
+    load_cmd.add_argument("--datasource", required=True)
+    load_cmd.set_defaults(run=load)
+    return command_line
 
 
 def main(argv=None) -> None:

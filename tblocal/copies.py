@@ -4,7 +4,7 @@ or on its COPY_SCHEDULE while the server runs; each run is a job followed throug
 A copy is all or nothing, like a write. COPY_MODE append stages the rows through the write path
 (staging.py: the target's shadow copy and the shadow views downstream, then attached). COPY_MODE
 replace fills a new table and swaps it with the target in one EXCHANGE TABLES (atomic on an Atomic
-database). Both run under the writer's lock, between two commits of the target's rows.
+database). Both run under the writer's lock (`Ingestor.write_select`, `write_staged`), between two commits.
 """
 
 import asyncio
@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 
 from croniter import croniter
 
-from . import sandbox, usage
+from . import usage
 from .datadir import resource_id
-from .ddl import desired_state
+from .ddl import desired_state, view_sources
 from .engine import Engine, EngineError, quote_ident
 from .errors import ApiError, BadRequest
 from .pipes import RESERVED_PARAMS, Renderer, validate_params
@@ -47,11 +47,11 @@ def schedule_of(pipe: Pipe) -> str:
     return "" if not schedule or schedule.lower() == ON_DEMAND else schedule
 
 
-def copy_sql(renderer: Renderer, pipe: Pipe, params: dict) -> str:
-    """The copy node rendered with params (typed as declared), references resolved."""
+def copy_sql(renderer: Renderer, pipe: Pipe, params: dict, test_mode: bool = False) -> str:
+    """The copy node rendered with params (typed as declared), references resolved; test_mode: as a build checks it."""
     params = {k: v for k, v in params.items() if k not in RUN_KEYS and k not in RESERVED_PARAMS}
     validate_params(pipe, params)
-    return renderer.node_sql(pipe, pipe.copy, params)
+    return renderer.node_sql(pipe, pipe.copy, params, test_mode=test_mode)
 
 
 def _columns(engine: Engine, sql: str) -> list[str]:
@@ -59,13 +59,12 @@ def _columns(engine: Engine, sql: str) -> list[str]:
 
 
 def _feeds_views(project: Project, renderer: Renderer, target: str) -> bool:
-    return any(target in {t for _, t, _ in sandbox.used_tables(v["sql"])}
-               for v in desired_state(project, renderer)["views"].values())
+    return any(target in view_sources(v) for v in desired_state(project, renderer)["views"].values())
 
 
 def problems(engine: Engine, project: Project, database: str) -> list[dict]:
-    """Each copy pipe tried in database (an empty scratch copy of the workspace): its SQL renders with
-    its defaults and runs, and its columns are the target's by name. [{"filename", "error"}]"""
+    """Each copy pipe tried in database (an empty scratch copy of the workspace): its SQL renders as
+    Tinybird's build renders it (test mode) and runs, and its columns are the target's by name. [{"filename", "error"}]"""
     renderer = Renderer(project, database)
     out = []
     for pipe in project.pipes.values():
@@ -76,7 +75,7 @@ def problems(engine: Engine, project: Project, database: str) -> list[dict]:
             if mode_of(pipe) == "replace" and _feeds_views(project, renderer, target.name):
                 raise BadRequest(f"COPY_MODE replace into '{target.name}', which materialized views read: tblocal "
                                  "cannot replace a view's source all at once; use COPY_MODE append")
-            sql = copy_sql(renderer, pipe, {})
+            sql = copy_sql(renderer, pipe, {}, test_mode=True)  # a guard's error() does not fail a build
             names = _columns(engine, sql)
             unknown = [n for n in names if n not in target.column_names]
             if unknown:
@@ -94,25 +93,21 @@ def run(ws: Workspace, pipe: Pipe, params: dict, mode: str) -> int:
     """Copy now (blocking; all or nothing); the number of rows written."""
     target = pipe.copy.datasource
     sql = copy_sql(ws.renderer, pipe, params)
-    names = ", ".join(map(quote_ident, _columns(ws.engine, sql)))
-    copied = [0]
-    if mode == "replace":
-        def write() -> None:
-            real, fresh = f"{ws.database}.{quote_ident(target)}", f"{ws.database}.{quote_ident(target + '__copy_replace')}"
+    columns = _columns(ws.engine, sql)
+    if mode != "replace":
+        return ws.ingestor.write_select(target, columns, sql)
+    names, copied = ", ".join(map(quote_ident, columns)), [0]
+
+    def write() -> None:  # under the writer's lock, with a write's errors (507 on a full disk)
+        real, fresh = f"{ws.database}.{quote_ident(target)}", f"{ws.database}.{quote_ident(target + '__copy_replace')}"
+        ws.engine.execute(f"DROP TABLE IF EXISTS {fresh} SYNC")
+        ws.engine.execute(f"CREATE TABLE {fresh} AS {real}")
+        try:
+            ws.engine.execute(f"INSERT INTO {fresh} ({names}) {sql}")
+            copied[0] = int(ws.engine.scalar(f"SELECT count() FROM {fresh}") or 0)
+            ws.engine.execute(f"EXCHANGE TABLES {real} AND {fresh}")
+        finally:
             ws.engine.execute(f"DROP TABLE IF EXISTS {fresh} SYNC")
-            ws.engine.execute(f"CREATE TABLE {fresh} AS {real}")
-            try:
-                ws.engine.execute(f"INSERT INTO {fresh} ({names}) {sql}")
-                copied[0] = int(ws.engine.scalar(f"SELECT count() FROM {fresh}") or 0)
-                ws.engine.execute(f"EXCHANGE TABLES {real} AND {fresh}")
-            finally:
-                ws.engine.execute(f"DROP TABLE IF EXISTS {fresh} SYNC")
-    else:
-        def write() -> None:
-            ws.ingestor.staging.begin()
-            shadow = f"{quote_ident(ws.ingestor.staging.shadow)}.{quote_ident(target)}"  # the target's staging copy
-            ws.engine.execute(f"INSERT INTO {shadow} ({names}) {sql}")
-            copied[0] = int(ws.engine.scalar(f"SELECT count() FROM {shadow}") or 0)
     ws.ingestor.write_staged(target, write)
     return copied[0]
 

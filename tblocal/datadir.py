@@ -63,7 +63,7 @@ def service_db(database: str) -> str:
 
 
 def rewrite_db(database: str) -> str:
-    """Where a delete or replace stages the partitions it rewrites (lifecycle.py)."""
+    """Where a delete or replace stages the partitions it rewrites (rewrite.py)."""
     return f"{database}__rewrite"
 
 

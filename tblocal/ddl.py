@@ -66,6 +66,11 @@ class Plan:
     migrated: list[str] = field(default_factory=list)  # data sources whose rows are copied into a new shape
 
 
+def view_sources(view: dict) -> set[str]:
+    """The tables a materialized view of desired_state() reads (names, without their database)."""
+    return {table for _, table, _ in sandbox.used_tables(view["sql"])}
+
+
 def desired_state(project: Project, renderer: Renderer) -> dict:
     """A JSON-able picture of the tables and views the project needs."""
     views = {}
@@ -123,7 +128,7 @@ def plan(project: Project, renderer: Renderer, current: dict | None, rebuild_vie
 
     for name, view in want["views"].items():
         old = have["views"].get(name)
-        reads_migrated = any(t in out.migrated for _, t, _ in sandbox.used_tables(view["sql"])) if out.migrated else False
+        reads_migrated = bool(out.migrated) and bool(view_sources(view) & set(out.migrated))
         if old == view and view["target"] not in rebuilt and not reads_migrated:
             continue
         if old is not None or view["target"] in rebuilt:
@@ -184,17 +189,17 @@ class Schema:
     def apply(self, project: Project, renderer: Renderer, rebuild_views: bool = False) -> Plan:
         """Create or migrate tables and views; raise SchemaChangeError listing every change it refuses."""
         self.engine.execute(f"CREATE DATABASE IF NOT EXISTS {renderer.database}")
-        todo = plan(project, renderer, self.current(), rebuild_views)
-        if todo.problems:
+        schema_plan = plan(project, renderer, self.current(), rebuild_views)
+        if schema_plan.problems:
             raise SchemaChangeError(
-                "the datafiles changed in ways tblocal will not apply silently:\n  - " + "\n  - ".join(todo.problems)
+                "the datafiles changed in ways tblocal will not apply silently:\n  - " + "\n  - ".join(schema_plan.problems)
             )
-        for sql in todo.statements:
+        for sql in schema_plan.statements:
             self.engine.execute(sql)
-        for target, sql in todo.populate:
+        for target, sql in schema_plan.populate:
             backfill(self.engine, renderer.database, target, sql)
-        self.save(todo.state)
-        return todo
+        self.save(schema_plan.state)
+        return schema_plan
 
     def save(self, state: dict) -> None:
         """Record state as what the data dir holds."""

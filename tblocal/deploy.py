@@ -11,9 +11,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import checks, copies, migrate, sandbox
+from . import checks, copies, migrate
 from .datadir import check_db, quarantine
-from .ddl import Schema, plan
+from .ddl import Schema, plan, view_sources
 from .engine import EngineError, quote_ident
 from .pipes import Renderer
 from .project import Project, ProjectError, load_project
@@ -87,15 +87,15 @@ def changes(old: Project, new: Project) -> Changes:
     return out
 
 
-def check(ws: Workspace, new: Project, todo: Changes, recreate_changed: bool, destructive: bool) -> None:
+def check(ws: Workspace, new: Project, diff: Changes, recreate_changed: bool, destructive: bool) -> None:
     """DeployError unless ws's database can serve new: nothing lost without consent, every statement valid."""
-    if todo.deleted_datasource_names and not destructive:
+    if diff.deleted_datasource_names and not destructive:
         raise DeployError([{"filename": f"{n}.datasource", "error": f"Data source '{n}' would be deleted with all its data; "
-                            "deploy with --allow-destructive-operations to do so"} for n in todo.deleted_datasource_names])
-    kept, _ = _kept_state(ws, todo, recreate_changed)
+                            "deploy with --allow-destructive-operations to do so"} for n in diff.deleted_datasource_names])
+    kept, _ = _kept_state(ws, diff, recreate_changed)
     try:
-        todo_plan = plan(new, Renderer(new, ws.database), kept, rebuild_views=True)
-        problems = todo_plan.problems + [e for name in todo_plan.migrated if (e := migrate.check(
+        schema_plan = plan(new, Renderer(new, ws.database), kept, rebuild_views=True)
+        problems = schema_plan.problems + [e for name in schema_plan.migrated if (e := migrate.check(
             ws.engine, ws.database, new.datasources[name], kept["datasources"][name]))]
     except ProjectError as e:
         problems = [str(e)]
@@ -104,10 +104,10 @@ def check(ws: Workspace, new: Project, todo: Changes, recreate_changed: bool, de
     _check_in_scratch(ws, new)
 
 
-def apply(ws: Workspace, project_dir: Path, todo: Changes, recreate_changed: bool) -> Workspace:
+def apply(ws: Workspace, project_dir: Path, diff: Changes, recreate_changed: bool) -> Workspace:
     """Change ws's database to serve the checked datafiles in project_dir; returns the workspace serving them."""
-    kept, views = _kept_state(ws, todo, recreate_changed)
-    dropped = _dropped(todo, recreate_changed)
+    kept, views = _kept_state(ws, diff, recreate_changed)
+    dropped = _dropped(diff, recreate_changed)
     db = ws.database
     for name, view in views.items():
         ws.engine.execute(f"DROP VIEW IF EXISTS {db}.{quote_ident(name)} SYNC")
@@ -124,22 +124,18 @@ def _schema(ws: Workspace) -> Schema:
     return Schema(ws.engine, ws.paths.schema(ws.database))
 
 
-def _dropped(todo: Changes, recreate_changed: bool) -> set[str]:
-    return set(todo.deleted_datasource_names) | (set(todo.changed_datasource_names) if recreate_changed else set())
+def _dropped(diff: Changes, recreate_changed: bool) -> set[str]:
+    return set(diff.deleted_datasource_names) | (set(diff.changed_datasource_names) if recreate_changed else set())
 
 
-def _kept_state(ws: Workspace, todo: Changes, recreate_changed: bool) -> tuple[dict, dict]:
+def _kept_state(ws: Workspace, diff: Changes, recreate_changed: bool) -> tuple[dict, dict]:
     """The schema state without the data sources to drop and the views that read or fill them (those views)."""
-    dropped = _dropped(todo, recreate_changed)
+    dropped = _dropped(diff, recreate_changed)
     state = _schema(ws).current() or {"datasources": {}, "views": {}}
-    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | _sources(v["sql"]))}
+    views = {name: v for name, v in state["views"].items() if dropped & ({v["target"]} | view_sources(v))}
     kept = {"datasources": {n: d for n, d in state["datasources"].items() if n not in dropped},
             "views": {n: v for n, v in state["views"].items() if n not in views}}
     return kept, views
-
-
-def _sources(sql: str) -> set[str]:
-    return {table for _, table, _ in sandbox.used_tables(sql)}
 
 
 def _check_in_scratch(ws: Workspace, new: Project) -> None:

@@ -32,14 +32,14 @@ class Deployments:
         self.items: list[dict] = [self._new("0", deploy.Changes(), live=True)]
         self.lock = asyncio.Lock()  # one deployment at a time, as on Tinybird
 
-    def _new(self, deployment_id: str, todo: deploy.Changes, live: bool = False) -> dict:
+    def _new(self, deployment_id: str, diff: deploy.Changes, live: bool = False) -> dict:
         now = _stamp()
         return {"id": deployment_id, "status": "data_ready", "live": live, "created_at": now, "updated_at": now,
-                "errors": [], "feedback": [], **vars(todo), **CONNECTORS}
+                "errors": [], "feedback": [], **vars(diff), **CONNECTORS}
 
-    def describe(self, todo: deploy.Changes) -> dict:
+    def describe(self, diff: deploy.Changes) -> dict:
         """A deployment that is not recorded: what a check, a build or an unchanged project answers."""
-        return self._new(self.next_id(), todo)
+        return self._new(self.next_id(), diff)
 
     def next_id(self) -> str:
         """The id the next deployment gets."""
@@ -64,12 +64,12 @@ class Deployments:
         """The staged deployment, if any."""
         return next((d for d in self.items if d["status"] == "data_ready" and not d["live"]), None)
 
-    def add(self, todo: deploy.Changes) -> dict:
+    def add(self, diff: deploy.Changes) -> dict:
         """Record a new staged deployment; 400 while another one is staged."""
         if self.pending():
             raise BadRequest(f"Deployment {self.pending()['id']} is waiting to be promoted or discarded "
                              "(tb deployment promote / tb deployment discard)", DEPLOY_DOCS)
-        item = self._new(self.next_id(), todo)
+        item = self._new(self.next_id(), diff)
         self.items.append(item)
         return item
 

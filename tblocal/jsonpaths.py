@@ -2,9 +2,10 @@
 expression over the raw JSON of the path's first key.
 
 Tinybird's datafiles read `$.key`, nested keys `$.a.b.c`, bracketed keys `$['a b']`, whole arrays
-`$.a[:]` and a field of each element of an array `$.a[:].b`. A top-level key (or a whole top-level
-array) is parsed by ClickHouse's JSONEachRow straight into its column; anything deeper is parsed as
-the raw JSON text of its first key and taken apart with JSONExtract.
+`$.a[:]`, a field of each element of an array `$.a[:].b`, and the whole row `$` (into a String or JSON
+column, beside columns that read inside it). A top-level key (or a whole top-level array) is parsed by
+ClickHouse's JSONEachRow straight into its column; anything deeper is parsed as the raw JSON text of its
+first key and taken apart with JSONExtract.
 """
 
 import re
@@ -22,8 +23,13 @@ class JsonPathError(ValueError):
 
 @dataclass(frozen=True)
 class JsonPath:
-    root: str  # the top-level key
+    root: str  # the top-level key; "" for the whole row ($)
     steps: tuple[str, ...]  # the keys (and ALL) after it
+
+    @property
+    def whole_row(self) -> bool:
+        """Whether it is `$`: the row itself."""
+        return not self.root
 
     @property
     def top_level(self) -> bool:
@@ -32,7 +38,7 @@ class JsonPath:
 
     def lookup(self, obj):
         """The value at this path in a decoded JSON object, or None."""
-        values = [obj.get(self.root) if isinstance(obj, dict) else None]
+        values = [obj if self.whole_row else obj.get(self.root) if isinstance(obj, dict) else None]
         spread = False
         for step in self.steps:
             if step == ALL:
@@ -60,11 +66,16 @@ def parse(jsonpath: str) -> JsonPath:
                 raise JsonPathError(f"JSONPath {jsonpath!r}: a key cannot be empty")
         steps.append(ALL if m.group(4) else key)
         pos = m.end()
-    if not steps or steps[0] == ALL:
+    if not steps:
+        return WHOLE_ROW
+    if steps[0] == ALL:
         raise JsonPathError(f"JSONPath {jsonpath!r} must name a key first ($.key)")
     if steps.count(ALL) > 1:
         raise JsonPathError(f"JSONPath {jsonpath!r}: arrays of arrays ([:] twice) are not read by tblocal")
     return JsonPath(steps[0], tuple(steps[1:]))
+
+
+WHOLE_ROW = JsonPath("", ())
 
 
 def column_path(column: dict) -> JsonPath:
@@ -88,17 +99,21 @@ def extract_sql(path: JsonPath, raw: str, stage_type: str) -> str:
 
 
 def check(columns: list[dict]) -> None:
-    """JsonPathError unless every column's JSONPath can be read, and a key read both whole and
-    deeper is read whole into a String column (its raw JSON text)."""
+    """JsonPathError unless every column's JSONPath can be read, and what is read whole while other
+    columns read inside it (a key, or the row: `$`) goes to a String column (its JSON text) or a JSON one."""
+    types = {c["name"]: c["type"] for c in columns}
     paths = {c["name"]: column_path(c) for c in columns}
     whole = {p.root: name for name, p in paths.items() if p.top_level}
     for name, p in paths.items():
-        if p.top_level or p.root not in whole:
-            continue
-        other = next(c for c in columns if c["name"] == whole[p.root])
-        if _base_type(other["type"]) != "String":
-            raise JsonPathError(f"column {name} reads inside $.{p.root}, which column {whole[p.root]} reads whole: "
-                                "that column must be a String (it gets the JSON text)")
+        holder = name if p.whole_row else whole.get(p.root) if not p.top_level else None
+        if holder and _base_type(types[holder]) != "String" and not is_json_type(types[holder]):
+            what = "reads the whole row ($)" if p.whole_row else f"reads inside $.{p.root}, which column {holder} reads whole"
+            raise JsonPathError(f"column {name} {what}: that column must be a String (it gets the JSON text) or JSON")
+
+
+def is_json_type(kind: str) -> bool:
+    """Whether kind is ClickHouse's JSON type (with or without its arguments)."""
+    return re.fullmatch(r"JSON(\(.*\))?", _base_type(kind).strip(), re.S) is not None
 
 
 def _base_type(kind: str) -> str:

@@ -86,54 +86,56 @@ class Renderer:
             raise NotFound(f"The pipe '{name}' does not exist", "https://www.tinybird.co/docs/api-reference/pipe-api")
         return pipe
 
-    def endpoint_sql(self, pipe: Pipe, params: dict, _depth: int = 0) -> str:
+    def endpoint_sql(self, pipe: Pipe, params: dict, _depth: int = 0, test_mode: bool = False) -> str:
         """The endpoint node of pipe, rendered with params and with every reference resolved."""
         validate_params(pipe, params)
-        return self.node_sql(pipe, pipe.endpoint, params, _depth)
+        return self.node_sql(pipe, pipe.endpoint, params, _depth, test_mode)
 
-    def node_sql(self, pipe: Pipe, target: Node, params: dict, _depth: int = 0) -> str:
-        """target rendered with params, earlier nodes inlined and data sources qualified."""
-        rendered: dict[str, str] = {}
+    def node_sql(self, pipe: Pipe, target: Node, params: dict, _depth: int = 0, test_mode: bool = False) -> str:
+        """target rendered with params, the earlier nodes it reads inlined and data sources qualified.
+
+        As on Tinybird, target is rendered first and an earlier node only when a query reaches it (sql_toolset
+        calls a replacement that is a function when it gets there): the called node's own error() wins over a
+        required parameter of a node it reads. test_mode renders as Tinybird's build checks do: every parameter
+        gets a placeholder and error() does not fail."""
+        earlier = {}
         for node in pipe.nodes:
-            rendered[node.name] = self.render(node, params)
             if node is target:
                 break
-        nodes = {n: f"({sql})" for n, sql in rendered.items() if n != target.name}
-        return self.resolve(rendered[target.name], nodes, params, _depth, service=target.type != "materialized")
+            earlier[node.name] = self._later(lambda node=node: self.render(node, params, test_mode))
+        sql = self.render(target, params, test_mode)
+        return self.resolve(sql, earlier, params, _depth, service=target.type != "materialized", test_mode=test_mode)
 
-    def render(self, node: Node, params: dict) -> str:
+    def render(self, node: Node, params: dict, test_mode: bool = False) -> str:
         """One node's SQL with its template evaluated; template errors become 400."""
         if not node.is_template:
             return node.sql
         variables = {k: v for k, v in params.items() if k not in RESERVED_PARAMS}
         try:
-            sql, _, _ = render_sql_template(node.template, variables, name=node.name)
+            sql, _, _ = render_sql_template(node.template, variables, name=node.name, test_mode=test_mode)
         except SQLTemplateCustomError as e:
             raise _template_error(e, getattr(e, "code", 400)) from None
         except (SQLTemplateException, ValueError, TypeError, SyntaxError, NameError, AttributeError) as e:
             raise _template_error(e, 400) from None
         return sql
 
-    def resolve(self, sql: str, extra: dict[str, str], params: dict, _depth: int = 0, service: bool = True) -> str:
-        """Rewrite table names: nodes and pipes become subqueries, data sources database.table, service data
-        sources (tinybird.<name>) the workspace's service database; service False: those are refused."""
+    def resolve(self, sql: str, extra: dict, params: dict, _depth: int = 0, service: bool = True,
+                test_mode: bool = False) -> str:
+        """Rewrite table names: nodes (extra: name -> subquery, or Renderer._later's function) and pipes become
+        subqueries, data sources database.table, service data sources (tinybird.<name>) the workspace's service
+        database; service False: those are refused."""
+        sandbox.used_tables(sql)  # one SELECT, no disabled table function (403), before anything is inlined
         replacements: dict = {("", name): ("", sub) for name, sub in extra.items()}
         for name in self.allowed_tables:
             replacements.setdefault(("", name), (self.database, name))
-        # Pipes may be referenced by the target or by any earlier node it inlines.
-        used = {(d, t) for text in (sql, *extra.values()) for d, t, _ in sandbox.used_tables(text)}
-        referenced = {t for d, t in used if not d}
-        for db, name in used:
-            if db == usage.SERVICE_DATABASE and name in usage.TABLES:
-                if not service:
-                    raise BadRequest(f"[Error] Service data sources cannot be used in materialized views: '{db}.{name}'",
-                                     usage.DOCS)
-                replacements[(db, name)] = (self.service_database, name)
-        for name in referenced & set(self.project.endpoints) - set(extra):
-            if _depth > 8:
-                raise BadRequest("[Error] Pipes reference each other too deeply")
-            other = self.project.pipes[name]
-            replacements[("", name)] = ("", f"({self.endpoint_sql(other, params, _depth + 1)})")
+        # A pipe of the project (endpoint, copy or plain) reads as its output node, rendered only when reached.
+        for name, other in self.project.pipes.items():
+            if _output(other) is not None:
+                replacements.setdefault(("", name), ("", self._later(
+                    lambda other=other: self._pipe_sql(other, params, _depth, test_mode))))
+        if service:
+            for name in usage.TABLES:
+                replacements[(usage.SERVICE_DATABASE, name)] = (self.service_database, name)
         try:
             out = replace_tables(sql, replacements, default_database="")
         except MissingResource as e:
@@ -142,8 +144,35 @@ class Renderer:
             raise
         except ValueError as e:
             raise BadRequest(f"[Error] {sandbox._clean(e)}") from None
+        for db, name, _ in sandbox.used_tables(out):
+            if not service and db == usage.SERVICE_DATABASE and name in usage.TABLES:
+                raise BadRequest(f"[Error] Service data sources cannot be used in materialized views: '{db}.{name}'",
+                                 usage.DOCS)
         sandbox.check(out, self.database, self.allowed_tables, {self.service_database: set(usage.TABLES)})
         return out
+
+    def _pipe_sql(self, pipe: Pipe, params: dict, _depth: int, test_mode: bool) -> str:
+        if _depth > 8:
+            raise BadRequest("[Error] Pipes reference each other too deeply")
+        validate_params(pipe, params)
+        return self.node_sql(pipe, _output(pipe), params, _depth + 1, test_mode)
+
+    @staticmethod
+    def _later(make):
+        """A replacement sql_toolset computes when its walk reaches the table: (the SQL make() returns)."""
+        def replacement(_enabled_table_functions) -> str:
+            sql = make()
+            sandbox.used_tables(sql)
+            return f"({sql})"
+        return replacement
+
+
+def _output(pipe: Pipe) -> Node | None:
+    """The node another pipe reads when it reads pipe: its endpoint or copy node, else its last node (a plain
+    pipe); None for a pipe that only materializes."""
+    if pipe.endpoint or pipe.copy:
+        return pipe.endpoint or pipe.copy
+    return None if not pipe.nodes or pipe.materialized else pipe.nodes[-1]
 
 
 def _template_error(e: Exception, code) -> ApiError:

@@ -39,7 +39,6 @@ class DataSource:
     engine: str
     engine_args: dict
     indexes: list = field(default_factory=list)
-    source: str = field(default="", compare=False)  # the datafile's text, as GET /v1/datasources/<name>.datasource answers
     forward_query: str = field(default="", compare=False)  # FORWARD_QUERY: how a deployment migrates the live rows (migrate.py)
 
     @property
@@ -141,7 +140,6 @@ def load_project(root: Path) -> Project:
             engine=engine["type"],
             engine_args=dict(engine["args"]),
             indexes=node.get("indexes") or [],
-            source=path.read_text(),
             forward_query=(doc.forward_query or "").strip(),
         )
         tokens += [Token(t["token_name"], t["permission"], "datasource", path.stem) for t in doc.tokens]

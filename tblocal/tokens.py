@@ -81,7 +81,7 @@ class TokenStore:
 
     # -- static tokens through the Token API (tb token create static | refresh | rm)
 
-    def _check_scopes(self, raw_scopes: list[str]) -> list[str]:
+    def _valid_scopes(self, raw_scopes: list[str]) -> list[str]:
         if not raw_scopes:
             raise BadRequest("At least one scope is required (scope=PIPES:READ:<pipe>, ADMIN, ...)", TOKEN_DOCS)
         for raw in raw_scopes:
@@ -119,13 +119,13 @@ class TokenStore:
             raise BadRequest("The 'name' parameter is required (at most 200 characters)", TOKEN_DOCS)
         if self.by_name(name):
             raise BadRequest(f"A token called '{name}' already exists", TOKEN_DOCS)
-        self.custom[name], self.values[name] = self._check_scopes(raw_scopes), _new_token()
+        self.custom[name], self.values[name] = self._valid_scopes(raw_scopes), _new_token()
         return self._changed(name)
 
     def alter(self, name: str, raw_scopes: list[str]) -> Grant:
         """Replace the scopes of a static token made through the API."""
         grant = self._editable(name)
-        self.custom[grant.name] = self._check_scopes(raw_scopes)
+        self.custom[grant.name] = self._valid_scopes(raw_scopes)
         return self._changed(grant.name)
 
     def refresh(self, name: str) -> Grant:

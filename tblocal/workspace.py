@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from . import sandbox, usage
-from .ddl import Schema, backfill, desired_state
+from .ddl import Schema, backfill, desired_state, view_sources
 from .datadir import DataDir, internal_db, quarantined, rewrite_db, service_db
 from .engine import Engine, EngineError, Result, quote_ident, quote_string
 from .errors import BadRequest, Forbidden, NotFound
@@ -66,8 +66,7 @@ class Workspace:
         for target in sorted(targets):
             self.engine.execute(f"TRUNCATE TABLE {self.database}.{quote_ident(target)}")
         for view in views.values():
-            sources = {t for _, t, _ in sandbox.used_tables(view["sql"])}
-            if not sources & targets:
+            if not view_sources(view) & targets:
                 backfill(self.engine, self.database, view["target"], view["sql"])
 
     # -- reads
@@ -115,7 +114,7 @@ class Workspace:
             self._sql_cache[key] = sql
         if q:
             q, _ = sandbox.split_format(q)
-            self._check_scopes(grant, q, {"_", name})
+            self._check_tables_read(grant, q, {"_", name})
             return self.renderer.resolve(q, {**grant.row_filters(self.database), "_": f"({sql})", name: f"({sql})"}, params)
         return sql
 
@@ -125,7 +124,7 @@ class Workspace:
             return set()
         return {t for _, t, _ in sandbox.used_tables(sandbox.split_format(q)[0]) if t in self.project.pipes}
 
-    def _check_scopes(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
+    def _check_tables_read(self, grant: Grant, q: str, own: set[str] = frozenset()) -> None:
         """403/404 unless every table client SQL names is a data source or pipe this token can read.
 
         A database-qualified name (`tb.clicks`, `system.one`) is never a client's: it would skip the scope check.
@@ -154,7 +153,7 @@ class Workspace:
         q, fmt = sandbox.split_format(q)
         if not q:
             raise BadRequest("The q parameter is required", sandbox.QUERY_API_DOCS)
-        self._check_scopes(grant, q)
+        self._check_tables_read(grant, q)
         params = grant.pinned(params, self._pipes_read(q))
         return self.renderer.resolve(q, grant.row_filters(self.database), params), fmt
 

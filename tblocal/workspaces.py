@@ -166,15 +166,15 @@ class Workspaces:
             ws = self._live(record)
             staging, recorded = deployments.staging(deployments.next_id()), False
             try:
-                new, todo = await asyncio.to_thread(self._check, ws, files, staging, build, destructive or build)
+                new, diff = await asyncio.to_thread(self._check, ws, files, staging, build, destructive or build)
                 if not build:  # compared with the live deployment; where that matches but a build left others, with those
                     vs_live = deploy.changes(deployments.project, new)
-                    todo = vs_live if vs_live.any else todo
-                if check or build or not todo.any:
-                    if build and todo.any:
+                    diff = vs_live if vs_live.any else diff
+                if check or build or not diff.any:
+                    if build and diff.any:
                         await self._go_live(record, staging, build=True, checked=True)
-                    return ("success" if todo.any else "no_changes"), deployments.describe(todo)
-                item, recorded = deployments.add(todo), True
+                    return ("success" if diff.any else "no_changes"), deployments.describe(diff)
+                item, recorded = deployments.add(diff), True
             except deploy.DeployError as e:
                 return "failed", {**deployments.describe(deploy.Changes()), "status": "failed", "errors": e.errors}
             finally:
@@ -196,12 +196,12 @@ class Workspaces:
             raise deploy.DeployError([{"filename": "", "error": "No datafiles were sent (multipart parts named data_project://)"}])
         try:
             new = deploy.stage(files, staging)
-            todo = deploy.changes(ws.project, new)
-            if todo.any:
-                deploy.check(ws, new, todo, recreate_changed=build, destructive=destructive)
+            diff = deploy.changes(ws.project, new)
+            if diff.any:
+                deploy.check(ws, new, diff, recreate_changed=build, destructive=destructive)
         except (ApiError, EngineError, ProjectError, OSError, ValueError) as e:  # anything the sent files provoke
             raise deploy.DeployError([{"filename": "", "error": getattr(e, "message", None) or str(e)}]) from None
-        return new, todo
+        return new, diff
 
     async def promote(self, ws: Workspace, item: dict, checked: bool = False) -> dict:
         """Make a staged deployment live: the workspace's tables change now (the previous live one is deleted).
@@ -230,17 +230,17 @@ class Workspaces:
 
         def switch() -> Workspace:
             new = load_project(staging)
-            todo = deploy.changes(ws.project, new)
+            diff = deploy.changes(ws.project, new)
             if not checked:  # consent to drop data was given when it was staged
-                deploy.check(ws, new, todo, recreate_changed=build, destructive=True)
-            served = deploy.apply(ws, staging, todo, recreate_changed=build)
+                deploy.check(ws, new, diff, recreate_changed=build, destructive=True)
+            served = deploy.apply(ws, staging, diff, recreate_changed=build)
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
             return served
 
-        await self.replace(ws, switch)
+        await self.rebuild(ws, switch)
 
-    async def replace(self, ws: Workspace, make) -> Workspace:
+    async def rebuild(self, ws: Workspace, make) -> Workspace:
         """Serve make() in place of ws (a build or deployment): ws's queued rows are written first, then
         make builds the new workspace on the same database; if make fails, ws serves on."""
         wid = self.record(ws).id

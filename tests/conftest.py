@@ -1,7 +1,6 @@
 """Shared fixtures: the in-process engine and app, real tblocal servers on loopback, and the regression target."""
 
 import os
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,7 +11,7 @@ from tblocal.api import create_app
 from tblocal.settings import Settings
 from tblocal.workspaces import Workspaces
 
-TEST_PROJECT = ROOT / "tests" / "project"
+from helpers import TEST_PROJECT
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import requests
 
+from tblocal.ddl import Schema
+from tblocal.pipes import Renderer
+from tblocal.project import Project, load_project
+
 TEST_PROJECT = Path(__file__).resolve().parent / "project"
 TB = Path(sys.executable).parent / "tb"
 
@@ -31,6 +35,23 @@ def datafiles(**replace) -> list[tuple]:
         if text is not None:
             parts.append(("data_project://", (rel, text.encode(), "text/plain")))
     return parts
+
+
+@contextlib.contextmanager
+def project_database(engine, db: str, schema_file: Path):
+    """tests/project's tables and views on a fresh database db; yields the project, then drops db and every
+    `<db>__*` database made meanwhile (its shadow, a scratch copy)."""
+    def drop() -> None:
+        for row in engine.rows(f"SELECT name FROM system.databases WHERE name = '{db}' OR startsWith(name, '{db}__')"):
+            engine.execute(f"DROP DATABASE IF EXISTS {row['name']} SYNC")
+
+    drop()
+    project: Project = load_project(TEST_PROJECT)
+    Schema(engine, schema_file).apply(project, Renderer(project, db))
+    try:
+        yield project
+    finally:
+        drop()
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ each built with the real `tb --local build` into its own workspace of one shared
 and queried. Expected values follow ClickHouse's and Tinybird's documented semantics.
 """
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from helpers import Client, build_workspace, ndjson, tb
 from tblocal.launcher import ROOT, ServerProcess
+from tblocal.project import load_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PROJECTS = ROOT / "tests" / "conformance"
@@ -279,3 +281,41 @@ def test_template_functions(build):
     assert endpoint(client, "events_by", users="b", group_by="user,kind") == [{"user": "b", "kind": "buy", "events": 1, "total": 5}]
     r = client.get("/v0/pipes/events_by.json", since="yesterday")
     assert r.status_code == 400 and "since" in r.json()["error"]
+
+
+# ---------------------------------------------------------------- projects with their own `tb test run`
+
+OWN_TESTS = sorted(p.parent.name for p in PROJECTS.glob("*/tests"))
+
+
+@pytest.mark.parametrize("feature", OWN_TESTS)
+def test_a_projects_own_tests_pass_and_cover_every_endpoint(build, server, feature):
+    """The project's tests/<endpoint>.yaml (one per endpoint), run by the real `tb --local test run`."""
+    folder, _ = build(feature)
+    files = {p.stem for p in (folder / "tests").glob("*.yaml")}
+    assert files == set(load_project(folder).endpoints)
+    done = tb(server, folder, "test", "run")
+    passed = re.search(r"✓ (\d+)/(\d+) passed", done.stdout)
+    assert passed and passed.groups() == (str(len(files)),) * 2, done.stdout
+
+
+def test_a_copy_with_a_required_watermark_builds_and_runs_with_it(build, server):
+    folder, client = build("shared_pipes")
+    done = tb(server, folder, "copy", "run", "exposures_daily_copy", "--wait", ok=False)
+    assert done.returncode == 1 and "copy_watermark_ts is required" in done.stdout + done.stderr
+    copy_run(server, folder, "exposures_daily_copy", "--param", "copy_watermark_ts=2024-01-03 00:00:00")
+    assert endpoint(client, "variant_users_daily") == [  # u3 and u4 were first exposed from then on
+        {"day": "2024-01-03", "variant": "A", "users": 1}, {"day": "2024-01-04", "variant": "B", "users": 1}]
+
+
+def test_json_columns_take_events_and_quarantine_what_is_not_an_object(build):
+    _, client = build("json_columns")
+    send(client, "events", [{"tinybirdIngestTime": "2024-05-02 08:00:00.000", "data": {"type": "view", "user_id": 9, "client_id": 1}}])
+    assert {"user_id": "9", "client_id": "1", "event_type": "view", "events": 1} in endpoint(client, "events_by_user")
+    r = client.post("/v0/events", ndjson([{"received_at": "2024-05-02 08:00:00", "data": "refunded"},
+                                          {"received_at": "2024-05-02 08:01:00", "data": {"provider": "adyen", "amount": 3}}]),
+                    name="payments", wait="true")
+    assert r.json() == {"successful_rows": 1, "quarantined_rows": 1}, r.text
+    assert client.rows("SELECT c__error_column, c__error FROM payments_quarantine") == [
+        {"c__error_column": ["data"], "c__error": ["Value refunded of column data is not a JSON object"]}]
+    assert {"provider": "adyen", "payments": 1, "amount": 3} in endpoint(client, "payments_by_provider")

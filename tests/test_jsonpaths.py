@@ -11,11 +11,11 @@ def test_parse_reads_keys_brackets_and_arrays():
     assert parse("$.items[:].sku") == JsonPath("items", (ALL, "sku"))
     assert parse("$.a['it\\'s']") == JsonPath("a", ("it's",))
     assert column_path({"name": "x", "jsonpath": None}) == JsonPath("x", ())
+    assert parse("$") == JsonPath("", ()) and parse("$").whole_row and parse("$").top_level
 
 
 @pytest.mark.parametrize("path, reason", [
     ("a.b", "must start with \\$"),
-    ("$", "must name a key first"),
     ("$[:]", "must name a key first"),
     ("$.a[0]", "cannot read '\\[0\\]'"),
     ("$.a[:].b[:]", "arrays of arrays"),
@@ -57,3 +57,14 @@ def test_check_wants_a_key_read_whole_and_deeper_to_be_a_string():
     with pytest.raises(JsonPathError, match="column pid reads inside \\$.payload, which column payload reads whole"):
         check([{"name": "payload", "type": "Map(String, String)", "jsonpath": "$.payload"},
                {"name": "pid", "type": "Int32", "jsonpath": "$.payload.id"}])
+
+
+def test_the_whole_row_or_a_key_read_whole_beside_paths_inside_it_goes_to_a_string_or_json_column():
+    """As Tinybird's datafile reference shows: `record JSON `json:$``, `data String `json:$``, beside `json:$.time`."""
+    for kind in ("JSON", "String", "JSON(max_dynamic_paths=16)"):
+        check([{"name": "at", "type": "DateTime", "jsonpath": "$.time"}, {"name": "record", "type": kind, "jsonpath": "$"}])
+        check([{"name": "data", "type": kind, "jsonpath": "$.data"}, {"name": "kind", "type": "String", "jsonpath": "$.data.type"}])
+    with pytest.raises(JsonPathError, match="column record reads the whole row"):
+        check([{"name": "record", "type": "Int32", "jsonpath": "$"}])
+    row = {"time": "2024-01-01", "data": {"type": "click"}}
+    assert parse("$").lookup(row) == row and parse("$.data.type").lookup(row) == "click"

@@ -1,16 +1,15 @@
-"""Delete and replace over HTTP (tblocal/lifecycle.py and its routes), on a real server over tests/project."""
+"""Delete and replace over HTTP (tblocal/rewrite.py and its routes), on a real server over tests/project."""
 
 import json
 
 import pytest
 import requests
 
-from tblocal import lifecycle
+from tblocal import rewrite
 from tblocal.errors import Unavailable
 from tblocal.launcher import ServerProcess
 
-from conftest import TEST_PROJECT
-from helpers import datafiles, ndjson, scratch_workspace
+from helpers import TEST_PROJECT, datafiles, ndjson, scratch_workspace
 
 ROWS = [
     {"id": "1", "user": "ann", "kind": "click", "ts": "2024-01-05 10:00:00", "value": 1},
@@ -201,5 +200,5 @@ def test_a_delete_once_the_writer_is_closed_is_a_503_and_changes_nothing(local):
         ws = next(w for w in local.app.state.workspaces.live.values() if w.tokens.find(token))
         local.portal.call(ws.ingestor.close, "A deployment is rebuilding this workspace")
         with pytest.raises(Unavailable, match="A deployment is rebuilding"):
-            lifecycle.delete(ws, "clicks", "user = 'ann'")
+            rewrite.delete(ws, "clicks", "user = 'ann'")
         assert ws.engine.scalar(f"SELECT count() FROM {ws.database}.clicks") == 4

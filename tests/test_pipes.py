@@ -125,3 +125,53 @@ def test_pipes_referencing_each_other_forever_stop(tmp_path):
     r = Renderer(load_project(root), "db")
     with pytest.raises(BadRequest, match="Pipes reference each other too deeply"):
         sql(r, "ping")
+
+
+# Tinybird renders the called node first and an earlier node only when the query reaches it (sql_toolset's
+# replacements that are functions), so the called node's own error() wins over a node it reads.
+WINDOW = ("NODE window\nSQL >\n    %\n    SELECT user, value FROM clicks\n"
+          "    WHERE ts BETWEEN {{ DateTime(start_date) }} AND {{ DateTime(end_date) }}\n\n")
+UNUSED = "NODE unused\nSQL >\n    %\n    SELECT {{ Int32(never_given) }} AS x\n\n"
+
+
+@pytest.fixture()
+def multi(tmp_path):
+    root = copy_project(tmp_path / "p")
+    (root / "pipes" / "guarded.pipe").write_text(
+        WINDOW + UNUSED + "NODE totals\nSQL >\n    %\n"
+        "    {% if not defined(start_date) %}{{ error('start_date (DateTime) query param is required') }}{% end %}\n"
+        "    SELECT user, sum(value) AS total FROM window GROUP BY user\n\nTYPE endpoint\n")
+    (root / "pipes" / "unguarded.pipe").write_text(
+        WINDOW + "NODE totals\nSQL >\n    SELECT user, sum(value) AS total FROM window GROUP BY user\n\nTYPE endpoint\n")
+    (root / "pipes" / "window_plain.pipe").write_text(WINDOW + "NODE last\nSQL >\n    SELECT * FROM window\n")
+    (root / "pipes" / "reads_plain.pipe").write_text(
+        "NODE outer\nSQL >\n    %\n    {% if not defined(end_date) %}{{ error('end_date is required') }}{% end %}\n"
+        "    SELECT count() AS n FROM window_plain\n\nTYPE endpoint\n")
+    return Renderer(load_project(root), "db")
+
+
+def test_the_called_nodes_own_error_wins_over_a_required_parameter_of_a_node_it_reads(multi):
+    with pytest.raises(BadRequest) as e:
+        sql(multi, "guarded")
+    assert e.value.status == 400 and e.value.message == "start_date (DateTime) query param is required"
+
+
+def test_a_required_parameter_of_a_node_read_fails_when_the_called_node_has_no_guard(multi):
+    with pytest.raises(BadRequest) as e:
+        sql(multi, "unguarded", start_date="2024-01-01 00:00:00")
+    assert "Required parameter is not defined. Check the parameters start_date and end_date" in e.value.message
+
+
+def test_a_node_the_query_never_reaches_is_not_rendered(multi):
+    out = one_line(sql(multi, "guarded", start_date="2024-01-01 00:00:00", end_date="2024-02-01 00:00:00"))
+    assert out == ("SELECT user, sum(value) AS total FROM ( SELECT user, value FROM db.clicks WHERE (ts >= '2024-01-01 00:00:00') "
+                   "AND (ts <= '2024-02-01 00:00:00') ) AS window GROUP BY user")
+
+
+def test_a_plain_pipe_is_read_as_its_last_node_after_the_callers_guard(multi):
+    with pytest.raises(BadRequest) as e:
+        sql(multi, "reads_plain", start_date="2024-01-01 00:00:00")
+    assert (e.value.status, e.value.message) == (400, "end_date is required")
+    out = one_line(sql(multi, "reads_plain", start_date="2024-01-01 00:00:00", end_date="2024-02-01 00:00:00"))
+    assert out == ("SELECT count() AS n FROM ( SELECT * FROM ( SELECT user, value FROM db.clicks WHERE (ts >= '2024-01-01 00:00:00') "
+                   "AND (ts <= '2024-02-01 00:00:00') ) AS window ) AS window_plain")

@@ -246,3 +246,21 @@ def test_a_jwt_call_is_recorded_under_the_jwt_name(ws):
     assert ws.get("/v0/pipes/top_users.json", minted.json()["token"]).status_code == 200
     assert ws.rows("SELECT token_name, pipe_name, status_code FROM tinybird.pipe_stats_rt") == [
         {"token_name": "user_alice", "pipe_name": "top_users", "status_code": 200}]
+
+
+def test_rows_are_stamped_when_the_operation_happened_never_in_a_later_second(ws):
+    """Each stamp is the operation's moment cut to its column's precision: DateTime to the second, DateTime64(3) to the ms."""
+    before = time.time()
+    r = ws.local.post("/v0/events", params={"name": "clicks", "wait": "true", "token": ws.admin}, content=ndjson([click(1)]))
+    job = ws.local.post("/v1/datasources/clicks/append", params={"format": "ndjson", "token": ws.admin},
+                        content=ndjson([click(2)])).json()
+    assert ws.get("/v0/pipes/top_users.json").status_code == 200
+    after = time.time()
+    assert r.status_code == 200 and job["status"] == "done"
+    stamps = ws.rows("SELECT toUnixTimestamp(timestamp) AS s FROM tinybird.datasources_ops_log "
+                     "UNION ALL SELECT toUnixTimestamp(timestamp) FROM tinybird.block_log "
+                     "UNION ALL SELECT toUnixTimestamp(start_datetime) FROM tinybird.pipe_stats_rt")
+    assert len(stamps) == 5 and all(int(before) <= row["s"] <= int(after) for row in stamps), (before, stamps, after)
+    jobs = ws.rows("SELECT toUnixTimestamp64Milli(created_at) AS created, toUnixTimestamp64Milli(updated_at) AS updated "
+                   "FROM tinybird.jobs_log")
+    assert len(jobs) == 1 and int(before * 1000) <= jobs[0]["created"] <= jobs[0]["updated"] <= int(after * 1000), (before, jobs, after)

@@ -5,10 +5,7 @@ import json
 
 import pytest
 
-from helpers import TEST_PROJECT
-from tblocal.ddl import Schema
-from tblocal.pipes import Renderer
-from tblocal.project import load_project
+from helpers import project_database
 from tblocal.write.rows import Request, Writer
 from tblocal.write.staging import Staging
 
@@ -18,15 +15,12 @@ ROWS = [{"id": f"s{i}", "user": f"u{i % 2}", "ts": f"2024-0{1 + i % 2}-10 10:00:
 @pytest.fixture
 def commit(engine, tmp_path, request):
     """(staging, writer, db) on a fresh database of tests/project, dropped afterwards."""
-    project = load_project(TEST_PROJECT)
     db = f"ws_{request.node.name.replace('test_', '')[:40]}"
-    engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
-    Schema(engine, tmp_path / "schema.json").apply(project, Renderer(project, db))
-    staging = Staging(engine, project, db, journal=tmp_path / "committing")
-    staging.open()
-    yield staging, Writer(engine, db, project.datasources["clicks"], staging.shadow), db
-    staging.close()
-    engine.execute(f"DROP DATABASE IF EXISTS {db} SYNC")
+    with project_database(engine, db, tmp_path / "schema.json") as project:
+        staging = Staging(engine, project, db, journal=tmp_path / "committing")
+        staging.open()
+        yield staging, Writer(engine, db, project.datasources["clicks"], staging.shadow), db
+        staging.close()
 
 
 def counts(engine, db: str) -> dict:

@@ -6,7 +6,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import lifecycle
+from .. import rewrite as lifecycle
 from ..access import admin_access
 from ..datadir import resource_id
 from ..errors import BadRequest

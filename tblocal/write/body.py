@@ -28,19 +28,19 @@ async def drain(receive, already: int = 0) -> int:
 
 def gunzip_limited(body: bytes, limit: int) -> bytes:
     """Decompress gzip as a stream, stopping with 413 as soon as the output passes limit."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    gunzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out, size, data = [], 0, body
     try:
         while data:
-            piece = d.decompress(data, 1024 * 1024)
+            piece = gunzip.decompress(data, 1024 * 1024)
             size += len(piece)
             if size > limit:
                 raise TooLarge(f"The decompressed body is larger than the {limit // (1024 * 1024)} MB limit", EVENTS_DOCS)
             out.append(piece)
-            data = d.unconsumed_tail
-            if d.eof:
+            data = gunzip.unconsumed_tail
+            if gunzip.eof:
                 break
-        if not d.eof:
+        if not gunzip.eof:
             raise BadRequest("The gzip body is truncated", EVENTS_DOCS)
     except zlib.error as e:
         raise BadRequest(f"The body is not valid gzip: {e}", EVENTS_DOCS) from None

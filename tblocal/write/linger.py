@@ -19,14 +19,15 @@ LINGER_MAX_S = 0.05
 class Linger:
     """Per data source: how many requests to expect before the next commit, and how long to wait for them."""
 
-    def __init__(self):
+    def __init__(self, max_s: float = LINGER_MAX_S):
+        self.max_s = max_s
         self.expect: dict[str, int] = {}
         self.budget: dict[str, float] = {}
 
     def committed(self, name: str, answered: int, still_queued: int, seconds: float) -> None:
         """After a commit: answered wait=true requests were answered; still_queued wait behind it."""
         self.expect[name] = answered + still_queued if answered else 0
-        self.budget[name] = min(LINGER_MAX_S, LINGER_FRACTION * seconds)
+        self.budget[name] = min(self.max_s, LINGER_FRACTION * seconds)
 
     async def gather(self, name: str, queue: list, wakeup: asyncio.Event) -> None:
         """Wait until queue holds the requests expected (or the budget is spent); wakeup is set on each arrival."""

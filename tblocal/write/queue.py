@@ -5,12 +5,13 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..datadir import DataDir
-from ..engine import Engine, EngineError
+from ..engine import Engine, EngineError, quote_ident
 from ..errors import ApiError, InsufficientStorage, TooManyRequests, Unavailable
 from ..project import Project
 from . import compaction
@@ -69,16 +70,47 @@ class Ingestor(DiskFaults):
         # While the disk refuses writes: (kind, message) and the free space it must reach to accept again.
         self.fault: tuple[str, str] | None = None
         self._fault_free_needed = 0
-        self.refused_requests = 0  # requests answered 507 (for tests and logs)
 
-    @property
-    def journal(self) -> Path | None:
-        """The file marking a commit being published (see staging.py)."""
-        return self.staging.journal
+    # -- the door for what writes the tables outside the queue: copies, deletes and replaces
 
-    @journal.setter
-    def journal(self, path: Path | None) -> None:
-        self.staging.journal = path
+    @contextlib.contextmanager
+    def exclusive(self, docs: str = EVENTS_DOCS) -> Iterator[None]:
+        """Hold the writer's lock: no commit lands until the block ends. 503 (with docs) once the writer is
+        closed: a build or deployment is replacing these tables, or the server stops."""
+        with self._lock:
+            if self._stopped:
+                raise Unavailable(self.closed_because, docs)
+            yield
+
+    def parse_into(self, database: str, datasource: str, requests: list[Request]) -> None:
+        """Parse requests as an append does, but into database's copies of datasource and its quarantine (a
+        replace's scratch tables), filling each outcome; called inside exclusive(), like every commit."""
+        writer = self.writers[datasource]
+        saved, writer.target_db = writer.target_db, database
+        try:
+            for request in requests:
+                writer.commit([request])
+        finally:
+            writer.target_db = saved
+
+    def publish_rewrite(self, datasource: str, swap: Callable[[], None], docs: str) -> None:
+        """Run swap() (a delete's or replace's partitions swapped in) under the journal; inside exclusive()."""
+        self.staging.publish_rewrite(datasource, swap, docs)
+
+    def write_select(self, datasource: str, columns: list[str], select: str) -> int:
+        """Write a SELECT's rows into datasource as one commit (staged with the views downstream, then
+        published; errors as write_now's); how many rows it wrote."""
+        written = [0]
+        names = ", ".join(map(quote_ident, columns))
+
+        def write() -> None:
+            self.staging.begin()
+            shadow = self.staging.shadow_table(datasource)
+            self.engine.execute(f"INSERT INTO {shadow} ({names}) {select}")
+            written[0] = int(self.engine.scalar(f"SELECT count() FROM {shadow}") or 0)
+
+        self.write_staged(datasource, write)
+        return written[0]
 
     # -- writing (the writer thread, or a caller loading files)
 
@@ -93,11 +125,9 @@ class Ingestor(DiskFaults):
             requests, refused, before_write=self.staging.begin), reset)
 
     def write_staged(self, datasource: str, write, on_failure=lambda: None) -> None:
-        """Run write() (which calls staging.begin(), then writes into the staging.shadow database) and
-        publish what it staged: all or nothing, between the writer's commits, errors as write_now's."""
-        with self._lock:
-            if self._stopped:
-                raise Unavailable(self.closed_because, EVENTS_DOCS)
+        """Run write() between the writer's commits and publish what it staged (a write() that stages calls
+        staging.begin(), then writes into the staging.shadow database): all or nothing, errors as write_now's."""
+        with self.exclusive():
             try:
                 try:
                     write()
@@ -185,7 +215,6 @@ class Ingestor(DiskFaults):
         if self._closing or self._task is None:
             raise Unavailable(self.closed_because, EVENTS_DOCS)
         if not self._disk_ok(len(request.body)):
-            self.refused_requests += 1
             if self.fault is None:
                 kind = "read-only" if self._read_only() else "full"
                 self.fault = (kind, self._message(kind))
@@ -234,8 +263,6 @@ class Ingestor(DiskFaults):
                         if error is None:
                             p.done.set_result(p.request.outcome)
                         else:
-                            if isinstance(error, InsufficientStorage):
-                                self.refused_requests += 1
                             p.done.set_exception(error)
                     if requeue:
                         queue[0:0] = requeue

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..datadir import DataDir, internal_db
 from ..datadir import quarantine as quarantine_table
 from ..engine import Engine, EngineError, quote_ident, quote_string
-from ..jsonpaths import JsonPath, column_path, extract_sql
+from ..jsonpaths import JsonPath, column_path, extract_sql, is_json_type
 from ..project import DataSource
 
 PARSE_SETTINGS = {
@@ -37,6 +37,8 @@ _NO_NULLABLE = re.compile(r"^(Array|Map|Tuple|Nested|AggregateFunction|SimpleAgg
 # (`(?:^|\n)...` tried every position: 80 ms per 2.4 MB batch, a third of the writer's time).
 _ARRAY_FIRST_LINE = re.compile(rb"[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
 _ARRAY_NEXT_LINE = re.compile(rb"\n[ \t\r]*(?:\xef\xbb\xbf)?[ \t]*\[")
+# A data source with a column that reads the whole row (`json:$`) gets each row's JSON text under this key.
+ROW_KEY = "__tblocal_row"
 # Rows of a refused batch are numbered with this key, so a parse that skips bad rows tells which they were.
 LINE_KEY = "__tblocal_line"
 SKIP_ERRORS = {"input_format_allow_errors_num": 1_000_000_000, "input_format_allow_errors_ratio": 1}
@@ -75,6 +77,8 @@ class _Column:
     stage_type: str
     default: str | None  # DEFAULT expression, None when required
     nullable: bool
+    json: bool = False  # a JSON column: staged as its JSON text, which must be an object
+    same_as: "_Column | None" = None  # an earlier column that reads the same top-level key (or row): read from its value
 
 
 def _columns(ds: DataSource) -> list[_Column]:
@@ -88,7 +92,10 @@ def _columns(ds: DataSource) -> list[_Column]:
         nullable = bool(c.get("nullable")) or kind.startswith("Nullable(")
         if nullable and not kind.startswith("Nullable("):
             kind = f"Nullable({kind})"
-        if _INT.match(base):
+        json_type = is_json_type(base)
+        if json_type:  # parsed as its JSON text (an object read as a string), cast to JSON once checked
+            stage = "Nullable(String)"
+        elif _INT.match(base):
             stage = "Nullable(Int256)" if base in ("UInt128", "UInt256", "Int256") else "Nullable(Int128)"
         elif _NO_NULLABLE.match(base):
             stage = base
@@ -96,9 +103,14 @@ def _columns(ds: DataSource) -> list[_Column]:
             stage = f"Nullable({base})"
         expr = default[len("DEFAULT"):].strip() if default.upper().startswith("DEFAULT") else None
         if expr is None and (nullable or _NO_NULLABLE.match(base)):
-            expr = "NULL" if nullable else None
+            expr = "NULL" if nullable else "'{}'" if json_type else None  # JSON's own default: the empty object
         path = column_path(c)
-        cols.append(_Column(c["name"], path.root if path.top_level else c["jsonpath"], path, kind, stage, expr, nullable))
+        key = ROW_KEY if path.whole_row else path.root if path.top_level else c["jsonpath"]
+        first = next((other for other in cols if other.key == key), None)
+        if first is not None:  # one JSON key fills one parse column: a second reader gets its own staging name
+            key = f"{key}:{c['name']}"
+        same_as = first if first is not None and path.top_level else None
+        cols.append(_Column(c["name"], key, path, kind, stage, expr, nullable, json_type, same_as))
     return cols
 
 
@@ -177,8 +189,14 @@ class Writer:
 
     def _read(self, c: _Column) -> str:
         """A parsed row's value of c: its own column, or for a nested JSONPath the value inside its root's JSON."""
+        if c.same_as is not None and self._parsed_json:
+            value = quote_ident(c.same_as.key)
+            return value if c.same_as.stage_type == c.stage_type else f"CAST({value} AS {c.stage_type})"
         if c.path.top_level or not self._parsed_json:
             return quote_ident(c.key)
+        raw = f"ifNull({quote_ident(c.path.root)}, '')"
+        if c.json:  # a sub-object, as its JSON text; missing: NULL, so the column's DEFAULT applies
+            return f"nullIf(JSONExtractRaw({', '.join([raw, *map(quote_string, c.path.steps)])}), '')"
         return extract_sql(c.path, f"ifNull({quote_ident(c.path.root)}, '')", c.stage_type)  # a missing root: nothing inside
 
     def _stage_lines(self, lines: list[bytes], fmt: str, tag: int, bad: list, header: bytes = b"") -> None:
@@ -232,6 +250,8 @@ class Writer:
     def _stage(self, requests: list[Request]) -> list:
         """Parse every request into the stage with __tag = its index; returns the lines ClickHouse refused."""
         bad: list = []
+        if any(c.path.whole_row for c in self.cols):
+            requests = [Request(_with_row(r.body) if r.fmt == "JSONEachRow" else r.body, r.fmt) for r in requests]
         simple = [i for i, r in enumerate(requests) if r.fmt == "JSONEachRow" and _one_object_line(r.body)]
         if len(simple) > 1:
             try:
@@ -277,6 +297,10 @@ class Writer:
             if c.default is None and c.stage_type.startswith("Nullable("):
                 names.append(f"if(isNull({k}), {quote_string(c.name)}, '')")
                 messages.append(f"if(isNull({k}), {quote_string(f'Column {c.name!r} is required and missing or null')}, '')")
+            if c.json:
+                bad = f"(isNotNull({k}) AND NOT (isValidJSON({k}) AND JSONType({k}) = 'Object'))"
+                names.append(f"if({bad}, {quote_string(c.name)}, '')")
+                messages.append(f"if({bad}, concat('Value ', substring({k}, 1, 200), ' of column {c.name} is not a JSON object'), '')")
             if c.stage_type.startswith("Nullable(Int") and not c.type.startswith("Nullable(Int"):
                 base = re.sub(r"^(LowCardinality|Nullable)\((.*)\)$", r"\2", c.type)
                 bad = f"(isNotNull({k}) AND isNull(accurateCastOrNull({k}, {quote_string(base)})))"
@@ -357,6 +381,8 @@ class Writer:
         except (ValueError, RecursionError):  # deep nesting must quarantine the line, not fail the batch
             obj = None
         row: dict = {}
+        if isinstance(obj, dict) and ROW_KEY in obj:  # the row as sent, without the key _with_row added
+            obj = obj[ROW_KEY]
         if isinstance(obj, dict):
             for c in self.cols:
                 v = c.path.lookup(obj)
@@ -376,6 +402,18 @@ def _numbered(line: bytes, n: int) -> bytes:
     body = line.lstrip(b" \t\r\xef\xbb\xbf")[1:]
     sep = b"" if body.lstrip(b" \t\r").startswith(b"}") else b","
     return b'{"' + LINE_KEY.encode() + b'":' + str(n).encode() + sep + body
+
+
+def _with_row(body: bytes) -> bytes:
+    """body with each JSON object line given ROW_KEY = the object itself, which a `json:$` column reads."""
+    out = []
+    for line in body.split(b"\n"):
+        obj = line.strip(b" \t\r").removeprefix(b"\xef\xbb\xbf").strip(b" \t")
+        if obj.startswith(b"{") and obj.endswith(b"}"):
+            rest = obj[1:].lstrip(b" \t")
+            line = b'{"' + ROW_KEY.encode() + b'":' + obj + (b"" if rest.startswith(b"}") else b",") + rest
+        out.append(line)
+    return b"\n".join(out)
 
 
 def _one_object_line(body: bytes) -> bool:

@@ -30,10 +30,19 @@ from pathlib import Path
 from ..datadir import quarantine, shadow_db
 from ..ddl import desired_state
 from ..engine import Engine, EngineError, quote_ident, quote_string, storage_fault
+from ..errors import Unavailable
 from ..pipes import Renderer
 from ..project import Project
 
 log = logging.getLogger("tblocal")
+
+
+def repoint(sql: str, database: str, table: str, to: str, trigger_only: bool = False) -> tuple[str, int]:
+    """A view's SQL reading `to` (a qualified table) where it reads database.table (quoted or not): everywhere,
+    or with trigger_only only after the first FROM (the table an insert triggers the view on); and how many."""
+    prefix = r"((?i:\bFROM)\s+)" if trigger_only else r"(\b)"
+    pattern = re.compile(prefix + re.escape(database) + r"\.(`?)" + re.escape(table) + r"\2(?![\w`])")
+    return pattern.subn(lambda m: m.group(1) + to, sql, count=1 if trigger_only else 0)
 
 
 class PublishPending(Exception):
@@ -76,19 +85,19 @@ class Staging:
         self.engine.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.shadow)} SYNC")
         self.engine.execute(f"CREATE DATABASE {quote_ident(self.shadow)} ENGINE = Atomic")
         for table in self.tables:
-            self.engine.execute(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
+            self.engine.execute(f"CREATE TABLE {self.shadow_table(table)} AS {self._real_table(table)}")
         feeds: dict[str, set[str]] = {}
         for name, view in self._shadow_views().items():
-            self.engine.execute(f"CREATE MATERIALIZED VIEW {self._sh(name)} TO {self._sh(view['target'])} AS {view['sql']}")
+            self.engine.execute(f"CREATE MATERIALIZED VIEW {self.shadow_table(name)} TO {self.shadow_table(view['target'])} AS {view['sql']}")
             feeds.setdefault(view["source"], set()).add(view["target"])
         self.reach = {}
         for ds in self.project.datasources:  # the tables a commit into ds can write: it, its quarantine, views downstream
-            seen, todo = {ds, quarantine(ds)}, [ds]
-            while todo:
-                for target in feeds.get(todo.pop(), ()):
+            seen, to_visit = {ds, quarantine(ds)}, [ds]
+            while to_visit:
+                for target in feeds.get(to_visit.pop(), ()):
                     if target not in seen:
                         seen.add(target)
-                        todo.append(target)
+                        to_visit.append(target)
             self.reach[ds] = sorted(seen)
         self.created, self.dirty = True, False
 
@@ -118,7 +127,7 @@ class Staging:
                 if db == self.db:
                     triggers[view] = row["name"]
         out = {}
-        first_from = re.compile(r"\bFROM\s+" + re.escape(self.db) + r"\.(`?)(\w+)\1", re.I)
+        first_from = re.compile(r"(?i:\bFROM)\s+" + re.escape(self.db) + r"\.(`?)(\w+)\1")
         for name, view in views.items():
             source = triggers.get(name)
             if source is None:  # not created yet: the first table it reads from
@@ -126,17 +135,17 @@ class Staging:
                 if m is None:
                     raise RuntimeError(f"materialized view {name}: cannot tell which table triggers it")
                 source = m.group(2)
-            pattern = re.compile(r"(\bFROM\s+)" + re.escape(self.db) + r"\.(`?)" + re.escape(source) + r"\2(?![\w`])", re.I)
-            sql, n = pattern.subn(lambda m: m.group(1) + self._sh(source), view["sql"], count=1)
+            sql, n = repoint(view["sql"], self.db, source, self.shadow_table(source), trigger_only=True)
             if not n:  # staging without it would publish rows its target never saw
                 raise RuntimeError(f"materialized view {name}: its source {source} is not in its SQL")
             out[name] = {"target": view["target"], "sql": sql, "source": source}
         return out
 
-    def _sh(self, table: str) -> str:
+    def shadow_table(self, table: str) -> str:
+        """table's copy in the shadow database, quoted."""
         return f"{quote_ident(self.shadow)}.{quote_ident(table)}"
 
-    def _real(self, table: str) -> str:
+    def _real_table(self, table: str) -> str:
         return f"{quote_ident(self.db)}.{quote_ident(table)}"
 
     # -- a commit
@@ -178,11 +187,11 @@ class Staging:
             tables = sorted({row["table"] for row in self._shadow_parts()})
         for table in tables:
             try:
-                self.engine.execute(f"TRUNCATE TABLE {self._sh(table)}")
+                self.engine.execute(f"TRUNCATE TABLE {self.shadow_table(table)}")
             except EngineError as e:
                 if storage_fault(e) != "full" or not self.release_reserve():
                     raise
-                self.engine.execute(f"TRUNCATE TABLE {self._sh(table)}")
+                self.engine.execute(f"TRUNCATE TABLE {self.shadow_table(table)}")
         self.dirty = False
 
     def abort(self) -> None:
@@ -212,7 +221,7 @@ class Staging:
         for row in parts:
             if int(row["parts"]) > 1:  # one part per partition, so that one attach is one rename
                 self.engine.execute(
-                    f"OPTIMIZE TABLE {self._sh(row['table'])} PARTITION ID {quote_string(row['partition_id'])} FINAL"
+                    f"OPTIMIZE TABLE {self.shadow_table(row['table'])} PARTITION ID {quote_string(row['partition_id'])} FINAL"
                 )
         tables = sorted({row["table"] for row in parts})
         marks = {t: marks.get(t, 0) for t in tables}
@@ -251,14 +260,14 @@ class Staging:
     def _attach(self, state: dict, check: bool) -> None:
         """Attach each journaled partition not attached yet (check: tell by block numbers; else none is).
         A table's partitions go in one ALTER; each of its commands is still one atomic attach."""
-        todo: dict[str, list[str]] = {}
+        unattached: dict[str, list[str]] = {}
         for table, partition in state["partitions"]:
             if check and self._attached(table, partition, int(state["marks"].get(table, 0))):
                 continue
-            todo.setdefault(table, []).append(partition)
+            unattached.setdefault(table, []).append(partition)
         statements = [
-            f"ALTER TABLE {self._real(table)} " + ", ".join(f"ATTACH PARTITION ID {quote_string(p)} FROM {self._sh(table)}" for p in partitions)
-            for table, partitions in todo.items()
+            f"ALTER TABLE {self._real_table(table)} " + ", ".join(f"ATTACH PARTITION ID {quote_string(p)} FROM {self.shadow_table(table)}" for p in partitions)
+            for table, partitions in unattached.items()
         ]
         if len(statements) == 1:
             self.engine.execute(statements[0])
@@ -290,6 +299,16 @@ class Staging:
             except OSError:
                 pass
             raise
+
+    def publish_rewrite(self, datasource: str, swap: Callable[[], None], docs: str = "") -> None:
+        """Run swap() (a delete's or replace's partitions swapped in) under the journal: a crash in the middle
+        leaves it, and the next start rebuilds every view from its sources (recover()), so the views agree
+        with what was swapped. 503 while a commit's journal waits to be finished (never overwritten)."""
+        if self.journal is not None and self.journal.exists():
+            raise Unavailable("A write is still being published; retry shortly", docs)
+        self._write_journal({"phase": "rewrite", "datasource": datasource})
+        swap()
+        self._remove_journal()
 
     def _remove_journal(self) -> None:
         if self.journal is not None:
@@ -334,7 +353,7 @@ class Staging:
             )]
             names = ", ".join(map(quote_ident, cols))
             self.engine.execute(
-                f"INSERT INTO {self._real(table)} ({names}) SELECT {names} FROM {self._sh(table)} WHERE _partition_id = {quote_string(partition)}"
+                f"INSERT INTO {self._real_table(table)} ({names}) SELECT {names} FROM {self.shadow_table(table)} WHERE _partition_id = {quote_string(partition)}"
             )
 
     # -- the reserve: a file given up when emptying the shadow needs space on a full disk

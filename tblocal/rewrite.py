@@ -15,9 +15,7 @@ Anything that fails before the swap (a condition ClickHouse refuses, a view's er
 leaves every table as it was. `finished()` is the one place where an operation is done.
 """
 
-import json
 import logging
-import os
 import re
 import time
 from collections import Counter
@@ -25,9 +23,9 @@ from dataclasses import dataclass, field
 
 from . import sandbox, usage, write
 from .datadir import quarantine as quarantine_table, rewrite_db
-from .ddl import desired_state
+from .ddl import desired_state, view_sources
 from .engine import EngineError, quote_ident, quote_string
-from .errors import ApiError, BadRequest, Forbidden, Unavailable
+from .errors import ApiError, BadRequest, Forbidden
 from .workspace import Workspace
 
 log = logging.getLogger("tblocal")
@@ -70,21 +68,21 @@ def _check_condition(ws: Workspace, name: str, condition: str) -> str:
     depth, quote = 0, ""
     i = 0
     while i < len(condition):  # the condition must not close the parenthesis it is put in, nor comment out the rest
-        ch = condition[i]
+        char = condition[i]
         if quote:
-            if ch == "\\":
+            if char == "\\":
                 i += 1
-            elif ch == quote:
+            elif char == quote:
                 quote = ""
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "(":
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
             depth += 1
-        elif ch == ")":
+        elif char == ")":
             depth -= 1
             if depth < 0:
                 break
-        elif ch == ";" or condition.startswith(("--", "/*"), i) or ch == "#":
+        elif char == ";" or condition.startswith(("--", "/*"), i) or char == "#":
             depth = -1
             break
         i += 1
@@ -112,12 +110,6 @@ def _failure(ws: Workspace, e: EngineError | OSError) -> ApiError:
     raise e
 
 
-def _refuse_if_closed(ws: Workspace) -> None:
-    """503 once the writer is closed: a build or deployment is replacing these tables, or the server stops."""
-    if ws.ingestor._stopped:
-        raise Unavailable(ws.ingestor.closed_because, DOCS)
-
-
 # ---------------------------------------------------------------- delete
 
 def count(ws: Workspace, name: str, condition: str) -> int:
@@ -132,8 +124,7 @@ def count(ws: Workspace, name: str, condition: str) -> int:
 def delete(ws: Workspace, name: str, condition: str, partition: str | None = None) -> Result:
     """Remove the rows matching condition (only in partition, an id, when given); views keep theirs."""
     started, condition = time.perf_counter(), _check_condition(ws, name, condition)
-    with ws.ingestor._lock:  # the writer's lock: no commit between reading the partitions and swapping them
-        _refuse_if_closed(ws)
+    with ws.ingestor.exclusive(DOCS):  # no commit between reading the partitions and swapping them
         job = _Rewrite(ws, name)
         try:
             job.open()
@@ -166,8 +157,7 @@ def replace(ws: Workspace, name: str, chunks: list[bytes], fmt: str, condition: 
     started = time.perf_counter()
     if condition is not None:
         condition = _check_condition(ws, name, condition)
-    with ws.ingestor._lock:
-        _refuse_if_closed(ws)
+    with ws.ingestor.exclusive(DOCS):
         job = _Rewrite(ws, name)
         try:
             job.open()
@@ -197,44 +187,33 @@ class _Rewrite:
     def _sql(self, sql: str, settings: dict | None = None) -> None:
         self.ws.engine.execute(sql, settings)
 
-    def _real(self, table: str) -> str:
+    def _real_table(self, table: str) -> str:
         return f"{self.db}.{quote_ident(table)}"
 
-    def _sh(self, table: str, prefix: str = "") -> str:
+    def _scratch_table(self, table: str, prefix: str = "") -> str:
         return f"{self.scratch}.{quote_ident(prefix + table)}"
 
     def stage(self, table: str, select: str, partitions: list[str]) -> None:
         """The new content of table's partitions: select's rows (empty partitions are emptied)."""
-        self._sql(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
-        self._sql(f"INSERT INTO {self._sh(table)} {select}")
+        self._sql(f"CREATE TABLE {self._scratch_table(table)} AS {self._real_table(table)}")
+        self._sql(f"INSERT INTO {self._scratch_table(table)} {select}")
         self.swaps.append((table, partitions))
 
     def publish(self) -> None:
-        """Swap the staged partitions in: each table's in one ALTER, each partition a directory swap.
-
-        Under the writer's journal: a kill -9 in the middle leaves it, and the next start rebuilds every
-        view from its sources (staging.py's recovery), so the views agree with what was swapped."""
-        journal = self.ws.ingestor.journal
-        if journal is not None and journal.exists():  # a commit waits to be finished: never overwrite its journal
-            raise Unavailable("A write is still being published; retry shortly", DOCS)
-        if journal is not None:
-            tmp = journal.with_name(journal.name + ".tmp")
-            tmp.write_text(json.dumps({"phase": "rewrite", "datasource": self.name}))
-            os.replace(tmp, journal)
-        self._swap()
-        if journal is not None:
-            journal.unlink(missing_ok=True)
+        """Swap the staged partitions in (each table's in one ALTER, each partition a directory swap), under
+        the writer's journal: after a kill -9 in the middle, the next start rebuilds every view from its sources."""
+        self.ws.ingestor.publish_rewrite(self.name, self._swap, DOCS)
 
     def _swap(self) -> None:
         for table, partitions in self.swaps:
             if partitions:
-                self._sql(f"ALTER TABLE {self._real(table)} " + ", ".join(
-                    f"REPLACE PARTITION ID {quote_string(p)} FROM {self._sh(table)}" for p in partitions) + REPLACE_SETTINGS)
+                self._sql(f"ALTER TABLE {self._real_table(table)} " + ", ".join(
+                    f"REPLACE PARTITION ID {quote_string(p)} FROM {self._scratch_table(table)}" for p in partitions) + REPLACE_SETTINGS)
         for table in self.appends:
-            parts = self.ws.engine.rows(f"SELECT DISTINCT _partition_id AS p FROM {self._sh(table)}")
+            parts = self.ws.engine.rows(f"SELECT DISTINCT _partition_id AS p FROM {self._scratch_table(table)}")
             if parts:
-                self._sql(f"ALTER TABLE {self._real(table)} " + ", ".join(
-                    f"ATTACH PARTITION ID {quote_string(r['p'])} FROM {self._sh(table)}" for r in parts))
+                self._sql(f"ALTER TABLE {self._real_table(table)} " + ", ".join(
+                    f"ATTACH PARTITION ID {quote_string(r['p'])} FROM {self._scratch_table(table)}" for r in parts))
 
     def close(self) -> None:
         try:
@@ -249,27 +228,20 @@ class _Rewrite:
     def replace(self, chunks: list[bytes], fmt: str, condition: str | None, skip_incompatible: bool, import_id: str) -> Result:
         name, ws = self.name, self.ws
         quarantine = quarantine_table(name)
-        # The body is parsed by the data source's own writer, pointed at the scratch database for the while.
+        # The body is parsed by the data source's own writer, into the scratch database.
         for table in (name, quarantine):
-            self._sql(f"CREATE TABLE {self._sh(table)} AS {self._real(table)}")
-        writer = ws.ingestor.writers[name]
-        result = Result("replace", name)
-        saved, writer.target_db = writer.target_db, self.scratch
-        try:
-            for chunk in chunks:
-                request = write.Request(chunk, fmt, import_id=import_id)
-                writer.commit([request])
-                result.rows_affected += request.outcome.successful_rows
-                result.quarantined += request.outcome.quarantined_rows
-        finally:
-            writer.target_db = saved
-        new = self._sh(name, "new__")
-        self._sql(f"RENAME TABLE {self._sh(name)} TO {new}")
+            self._sql(f"CREATE TABLE {self._scratch_table(table)} AS {self._real_table(table)}")
+        requests = [write.Request(chunk, fmt, import_id=import_id) for chunk in chunks]
+        ws.ingestor.parse_into(self.scratch, name, requests)
+        result = Result("replace", name, rows_affected=sum(r.outcome.successful_rows for r in requests),
+                        quarantined=sum(r.outcome.quarantined_rows for r in requests))
+        new = self._scratch_table(name, "new__")
+        self._sql(f"RENAME TABLE {self._scratch_table(name)} TO {new}")
         self.appends.append(quarantine)
         cols = ", ".join(quote_ident(c) for c in ws.project.datasources[name].column_names)
         if condition is None:
-            partitions = self._partitions(self._real(name)) | self._partitions(new)
-            result.rows_deleted = int(ws.engine.scalar(f"SELECT count() FROM {self._real(name)}") or 0)
+            partitions = self._partitions(self._real_table(name)) | self._partitions(new)
+            result.rows_deleted = int(ws.engine.scalar(f"SELECT count() FROM {self._real_table(name)}") or 0)
             select = f"SELECT {cols} FROM {new}"
         else:
             old = ws.engine.rows(_where(ws, name, condition, "count() AS n, groupUniqArray(_partition_id) AS p"))[0]
@@ -290,11 +262,11 @@ class _Rewrite:
         views = desired_state(self.ws.project, self.ws.renderer)["views"]
         staged = {self.name: set(result.partitions)}
         feeders = Counter(view["target"] for view in views.values())
-        todo = True
-        while todo:
-            todo = False
+        grew = True
+        while grew:
+            grew = False
             for view in views.values():
-                target, sources = view["target"], {t for _, t, _ in sandbox.used_tables(view["sql"])}
+                target, sources = view["target"], view_sources(view)
                 source = next((s for s in sources if s in staged), None)
                 if source is None or target in staged or target in result.skipped_views:
                     continue
@@ -313,11 +285,10 @@ class _Rewrite:
                             f"send skip_incompatible_partition_key=true to leave '{target}' as it is", DOCS)
                     result.skipped_views.append(target)
                     continue
-                pattern = re.compile(r"\b" + re.escape(self.db) + r"\.(`?)" + re.escape(source) + r"\1(?![\w`])")
-                self.stage(target, pattern.sub(lambda _: self._sh(source), view["sql"]), [])
-                produced = self._partitions(self._sh(target))
+                self.stage(target, write.repoint(view["sql"], self.db, source, self._scratch_table(source))[0], [])
+                produced = self._partitions(self._scratch_table(target))
                 if full:
-                    partitions = self._partitions(self._real(target)) | produced
+                    partitions = self._partitions(self._real_table(target)) | produced
                 else:
                     partitions = set(staged[source])
                     if produced - partitions:
@@ -326,7 +297,7 @@ class _Rewrite:
                 self.swaps[-1] = (target, sorted(partitions))
                 staged[target] = partitions
                 result.views.append(target)
-                todo = True
+                grew = True
 
     def _compatible(self, source: str, target: str) -> bool:
         """Whether target's partitions follow source's: the same partition function, whatever its column."""
