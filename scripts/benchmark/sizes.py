@@ -79,7 +79,9 @@ def endpoint_rounds(server: Server, plain: Plain, case_list: list[dict], args) -
             order = ("tblocal", "naive") if r % 2 == 0 else ("naive", "tblocal")
             for side in order:
                 if side == "naive":  # timed inside chDB, without the pipe to the child
-                    ms = [plain.query(naive_sql(templates[case["pipe"]], case_params(case, i)))["ms"] for i in range(args.reps)]
+                    ms = []
+                    timed_loop(lambda i, case=case: ms.append(plain.query(naive_sql(templates[case["pipe"]], case_params(case, i)))["ms"]),
+                               args.reps, args.budget, warmup=0)
                 else:  # a new connection: the server closes one left idle while the naive side ran
                     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
                     ms = timed_loop(lambda i, case=case: server.call(case, i, conn), args.reps, args.budget, warmup=1)
