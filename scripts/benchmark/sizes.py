@@ -70,7 +70,7 @@ def endpoint_rounds(server: Server, plain: Plain, case_list: list[dict], args) -
     templates = naive_templates()
     out = {}
     for case in case_list:
-        first = server.call(case, 0)
+        first = json.loads(server.call(case, 0))
         naive_first = plain.query(naive_sql(templates[case["pipe"]], case_params(case, 0)))
         out[case["name"]] = {"pipe": case["pipe"], "scope": case["scope"], "rounds": {"tblocal": [], "naive": []},
                              "statistics": first["statistics"], "same_result": same(first["data"], naive_first["data"])}
