@@ -31,12 +31,35 @@ check: setup
 tb-local: setup
 	$(BIN)/python scripts/with_tblocal.py $(MAKE) --no-print-directory local-build local-test-run
 
-## test: datafile checks, the Forward CLI against tblocal, then the whole pytest suite
-test: check browser tb-local
+## test: datafile checks, the Forward CLI against tblocal, then the whole pytest suite (with Tinybird's SDKs)
+test: check browser tb-local sdk-deps
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) $(DATA_DIR)
+	rm -rf $(VENV) $(DATA_DIR) $(SDK_VENV) node_modules
+
+# ---------------------------------------------------------------- Tinybird's SDKs (tests/test_sdk_*.py)
+# tinybird-sdk pins tinybird 4.x (ours is 5.0.3), so it and the earlier tinybird-python-sdk (they
+# coexist) get a virtualenv of their own; the npm SDKs come from package-lock.json with npm ci.
+SDK_VENV := .venv-sdk
+SDK_PIP := tinybird-sdk==0.4.0 tinybird-python-sdk==0.3.7
+SDK_STAMP := $(SDK_VENV)/.installed-tinybird-sdk-0.4.0-python-sdk-0.3.7
+NODE_STAMP := node_modules/.installed-stamp
+
+.PHONY: sdk-deps
+
+$(SDK_STAMP):
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --upgrade pip
+	$(SDK_VENV)/bin/pip install --quiet $(SDK_PIP)
+	touch $(SDK_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+## sdk-deps: .venv-sdk (tinybird-sdk, tinybird-python-sdk) and node_modules (@tinybirdco/sdk, mockingbird)
+sdk-deps: $(SDK_STAMP) $(NODE_STAMP)
 
 # ---------------------------------------------------------------- reliability: fuzz, soak
 # schemathesis conflicts with tinybird-cli's pins (packaging<24...), so it lives in its
@@ -46,6 +69,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_STAMP := $(FUZZ_VENV)/.installed-$(SCHEMATHESIS_VERSION)
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 20240601
+FUZZ_ROUTE_CASES ?= 5000
 SOAK_SECONDS ?= 120
 
 .PHONY: fuzz soak fuzz-venv
@@ -59,9 +83,11 @@ $(FUZZ_STAMP):
 ## fuzz-venv: create .venv-fuzz with a pinned schemathesis
 fuzz-venv: $(FUZZ_STAMP)
 
-## fuzz: schemathesis against /v0/pipes/openapi.json of tests/project, $(FUZZ_CASES) cases, seeded
+## fuzz: schemathesis against /v0/pipes/openapi.json of tests/project ($(FUZZ_CASES) cases), then every route with
+## random and mutated parameters and bodies ($(FUZZ_ROUTE_CASES) cases); both seeded
 fuzz: setup $(FUZZ_STAMP)
 	$(FUZZ_VENV)/bin/python scripts/fuzz.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --start-server $(BIN)/python
+	$(BIN)/python scripts/fuzz_routes.py --cases $(FUZZ_ROUTE_CASES) --seed $(FUZZ_SEED) --start-server
 
 ## soak: $(SOAK_SECONDS) s of mixed ingestion and queries on loopback; zero errors, flat RSS, p99
 soak: setup

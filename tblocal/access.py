@@ -1,20 +1,19 @@
-"""Who may do what: Tinybird's scope names, a token's Grant, and the one place a request's token is resolved.
+"""Who may do what: Tinybird's scope names, a token's Grant, and the one place a token is resolved.
 
-Every route asks a Grant (`can_read_pipe`, `can_append`, `is_admin`...) instead of spelling scopes. A static
-token's grant comes from its workspace's TokenStore, a JWT's from its signed payload (jwts.py).
+Every route asks a Grant (`ensure`, `can_read_pipe`, `is_admin`...) instead of spelling scopes, and `Grant.ensure` is
+the one place the "no access" 403 is answered. A static token's grant comes from its workspace's TokenStore, a JWT's
+from its signed payload (jwts.py).
 """
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import jwts
-from .datadir import resource_id
+from .datadir import quarantined, resource_id
 from .engine import quote_ident
 from .errors import Forbidden
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-
     from .workspace import Workspace
     from .workspaces import Workspaces
 
@@ -71,6 +70,17 @@ class Grant:
         """Whether the data source called name is listed for this token (it may read or append to it)."""
         return self.can_read_datasource(name) or self.can_append(name)
 
+    def can_query(self, table: str) -> bool:
+        """Whether client SQL may read table: a pipe, a data source, or its quarantine (never through a row filter)."""
+        base = quarantined(table) or table
+        return self.can_read_pipe(table) or (self.can_read_datasource(base) and (table == base or base not in self.filters))
+
+    def ensure(self, action: str, resource: str, documentation: str | None = None) -> None:
+        """403 unless this token may do action ("read pipe", "see", "query" or "append") on resource."""
+        check, named = ACTIONS[action]
+        if not check(self, resource):
+            raise Forbidden(f"The token you have provided doesn't have access to {named.format(resource[:80])}", documentation)
+
     def pinned(self, params: dict, pipes: set[str]) -> dict:
         """params with the fixed parameters of the pipes a query reads put over the request's; 403 when two of
         those pipes fix one parameter to different values (no single rendering could honour both)."""
@@ -103,20 +113,12 @@ class Grant:
         return out
 
 
-# ---------------------------------------------------------------- a request's token
-
-def token_of(request: "Request") -> str | None:
-    """The token of a request: Authorization: Bearer, else ?token=."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.query_params.get("token")
-
+# ---------------------------------------------------------------- a token's workspace
 
 def resolve(registry: "Workspaces", token: str | None) -> tuple["Workspace", Grant]:
     """The workspace and grant a token opens; 403 when it opens none. The one place tokens are resolved."""
     if not token:
-        raise Forbidden("Authentication is required: pass a token with ?token= or an Authorization: Bearer header")
+        raise Forbidden("Authentication is required: pass a token in an Authorization: Bearer header or a token parameter")
     if registry.is_user_token(token):  # the user token acts as the default workspace's admin, as on Tinybird Local
         return registry.default, registry.default.tokens.admin
     if jwts.looks_like_jwt(token):
@@ -143,24 +145,9 @@ def _jwt(registry: "Workspaces", token: str) -> tuple["Workspace", Grant]:
     return ws, grant
 
 
-def access(request: "Request") -> tuple["Workspace", Grant]:
-    """The workspace the request's token opens, and what it may do there."""
-    return resolve(request.app.state.workspaces, token_of(request))
-
-
-def admin_access(request: "Request", refusal: str) -> "Workspace":
-    """The workspace the request's admin token opens; 403 saying refusal for any other token."""
-    ws, grant = access(request)
-    if not grant.is_admin:
-        raise Forbidden(refusal)
-    return ws
-
-
-def require_user(request: "Request") -> None:
-    """403 unless the request's token may manage workspaces: the user token or the default workspace's admin token."""
-    registry, token = request.app.state.workspaces, token_of(request)
-    if registry.is_user_token(token):
-        return
-    grant = registry.default.tokens.find(token)
-    if grant is None or grant is not registry.default.tokens.admin:
-        raise Forbidden("Managing workspaces needs the user token or the admin token (GET /tokens)")
+ACTIONS = {  # action -> (the Grant's check, how the 403 names the resource)
+    "read pipe": (Grant.can_read_pipe, "the pipe '{}'"),
+    "see": (Grant.can_see_datasource, "'{}'"),
+    "query": (Grant.can_query, "'{}'"),
+    "append": (Grant.can_append, "append to '{}'"),
+}

@@ -1,6 +1,7 @@
 """Output formats: the ClickHouse format and the content type of each /v0/pipes extension."""
 
 from .errors import BadRequest
+from .settings import truthy
 
 # extension -> (ClickHouse format, content type)
 FORMATS = {
@@ -44,7 +45,7 @@ def by_name(name: str | None) -> tuple[str, str]:
 
 def output_settings(params: dict) -> dict:
     """Per-request output settings: 64-bit integers unquoted unless the client asks, as on Tinybird."""
-    quote = str(params.get("output_format_json_quote_64bit_integers", "0")).strip() in ("1", "true")
+    quote = truthy(params.get("output_format_json_quote_64bit_integers", "0"))
     return {
         "output_format_json_quote_64bit_integers": int(quote),
         "output_format_json_quote_denormals": 1,

@@ -98,7 +98,7 @@ def mint(admin_token: str, workspace_id: str, name: str, expiration_time: str, b
         raise BadRequest("expiration_time must be a Unix timestamp in seconds", JWT_DOCS) from None
     scopes = body.get("scopes")
     if not isinstance(scopes, list) or not scopes:
-        raise BadRequest('The body must be {"scopes": [{"type", "resource", ...}]}', JWT_DOCS)
+        raise BadRequest('The body must be JSON: {"name", "scopes": [{"type", "resource", ...}], "limits"}', JWT_DOCS)
     for scope in scopes:
         if not isinstance(scope, dict) or scope.get("type") not in SCOPE_TYPES or not isinstance(scope.get("resource"), str):
             raise BadRequest("Each scope needs a type (PIPES:READ or DATASOURCES:READ) and a resource", JWT_DOCS)

@@ -20,6 +20,7 @@ class Settings:
     admin_token: str = _setting("", "TB_TOKEN", "admin token; made once and kept in the data dir when empty")
     max_body_bytes: int = _setting(10 * 1024 * 1024, "TBLOCAL_MAX_BODY_BYTES", "largest request body, after gunzip")
     max_append_bytes: int = _setting(512 * 1024 * 1024, "TBLOCAL_MAX_APPEND_BYTES", "largest file a data source append takes (tb datasource append, fixtures), after gunzip")
+    url_timeout_s: float = _setting(60.0, "TBLOCAL_URL_TIMEOUT", "seconds an append or replace from a URL may take to download its file (at most TBLOCAL_MAX_APPEND_BYTES)")
     query_timeout_s: float = _setting(10.0, "TBLOCAL_QUERY_TIMEOUT", "seconds a query may run before 408")
     query_memory_bytes: int = _setting(4 * 1024**3, "TBLOCAL_QUERY_MEMORY", "memory a query may use before 400")
     query_spill_bytes: int = _setting(512 * 1024**2, "TBLOCAL_QUERY_SPILL_BYTES", "GROUP BY/ORDER BY memory before a query spills to disk; 0 = never")
@@ -45,8 +46,13 @@ class Settings:
         return cls(**values)
 
 
+def truthy(value) -> bool:
+    """A boolean as people and Tinybird's API write it: 1, true, yes or on (any case) is true, anything else false."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 def _convert(kind, raw):
     kind = {"int": int, "float": float, "str": str, "Path": Path, "bool": bool}.get(kind, kind) if isinstance(kind, str) else kind
     if kind is bool and isinstance(raw, str):  # bool("0") is True: read the words people write
-        return raw.strip().lower() not in ("0", "false", "no", "off")
+        return truthy(raw)
     return kind(raw)

@@ -100,8 +100,7 @@ class Workspace:
     def pipe_sql(self, grant: Grant, name: str, params: dict) -> str:
         """The SQL of an endpoint for this token, with q applied over it when given."""
         pipe = self.renderer.pipe(name)
-        if not grant.can_read_pipe(name):
-            raise Forbidden(f"The token you have provided doesn't have access to the pipe '{name}'")
+        grant.ensure("read pipe", name)
         q = params.get("q")
         params = grant.pinned(params, {name, *self._pipes_read(q)})  # a JWT's fixed params win over the request's
         # Rendering is deterministic in (pipe, params): cache it (the token and q are not part of the key).
@@ -138,15 +137,9 @@ class Workspace:
                 raise Forbidden(f"[Error] Resource '{db}.{table}' not found", sandbox.QUERY_API_DOCS)
             if not table or table in own:
                 continue
-            base = quarantined(table) or table
-            if table in self.project.pipes:
-                allowed = grant.can_read_pipe(table)
-            elif base in self.project.datasources:  # a filter does not apply to the quarantine: refused there
-                allowed = grant.can_read_datasource(base) and (table == base or base not in grant.filters)
-            else:
+            if table not in self.project.pipes and (quarantined(table) or table) not in self.project.datasources:
                 raise NotFound(f"[Error] Resource '{table}' not found", sandbox.QUERY_API_DOCS)
-            if not allowed:
-                raise Forbidden(f"The token you have provided doesn't have access to '{table}'", sandbox.QUERY_API_DOCS)
+            grant.ensure("query", table, sandbox.QUERY_API_DOCS)
 
     def sql(self, grant: Grant, q: str, params: dict) -> tuple[str, str | None]:
         """Client SQL over data sources and pipes, rewritten and checked; returns (sql, FORMAT or None)."""
@@ -163,8 +156,7 @@ class Workspace:
         """The data source a write names, checking the token's APPEND scope."""
         if not name:
             raise BadRequest("The 'name' parameter is required", "https://www.tinybird.co/docs/api-reference/events-api")
-        if not grant.can_append(name):
-            raise Forbidden(f"The token you have provided doesn't have access to append to '{name}'")
+        grant.ensure("append", name)
         if name not in self.project.datasources:
             raise NotFound(f"Data Source '{name}' not found", "https://www.tinybird.co/docs/api-reference/datasource-api")
         return self.project.datasources[name]

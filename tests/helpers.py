@@ -2,11 +2,13 @@
 
 import contextlib
 import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import requests
@@ -130,3 +132,28 @@ def build_workspace_name(project: Path) -> str:
 def build_workspace(server, project: Path) -> dict:
     """The workspace `tb --local build` uses from project."""
     return workspace(server, build_workspace_name(project))
+
+
+@contextlib.contextmanager
+def serving(files: dict[str, bytes]):
+    """A loopback HTTP server answering GET /<name> with files[name] (404 otherwise); yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            data = files.get(self.path.lstrip("/"))
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

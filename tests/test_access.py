@@ -1,23 +1,13 @@
-"""tblocal.access: scope names, what a Grant allows, and how a request's token is resolved (in-process app)."""
+"""tblocal.access: scope names, what a Grant allows (and the one 403 it answers), and how a token is resolved."""
 
 import pytest
-from starlette.requests import Request
 
-from tblocal.access import Grant, access, admin_access, require_user, resolve, scope_name, token_of
+from tblocal.access import Grant, resolve, scope_name
 from tblocal.errors import Forbidden
 
 READER = Grant("r", "p.r", ("PIPES:READ:top_users", "DATASOURCES:READ:clicks"))
 APPENDER = Grant("a", "p.w", ("DATASOURCES:APPEND:clicks",))
 ADMIN = Grant("admin token", "p.a", ("ADMIN",))
-
-
-def request(app=None, headers: dict | None = None, query: str = "") -> Request:
-    """A real starlette Request over an ASGI scope, as a route receives it."""
-    scope = {"type": "http", "method": "GET", "path": "/", "query_string": query.encode(),
-             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]}
-    if app is not None:
-        scope["app"] = app
-    return Request(scope)
 
 
 def test_scope_names():
@@ -46,14 +36,6 @@ def test_what_each_grant_allows():
     }
 
 
-def test_token_of_prefers_the_bearer_header():
-    assert token_of(request(headers={"Authorization": "Bearer  p.h "}, query="token=p.q")) == "p.h"
-    assert token_of(request(headers={"Authorization": "bearer p.h"})) == "p.h"
-    assert token_of(request(query="token=p.q")) == "p.q"
-    assert token_of(request(headers={"Authorization": "Basic xyz"})) is None
-    assert token_of(request()) is None
-
-
 @pytest.fixture
 def registry(local):
     return local.app.state.workspaces
@@ -69,8 +51,8 @@ def test_resolve_admin_user_and_datafile_tokens(registry):
 
 
 @pytest.mark.parametrize("token, message", [
-    (None, "Authentication is required: pass a token with ?token= or an Authorization: Bearer header"),
-    ("", "Authentication is required: pass a token with ?token= or an Authorization: Bearer header"),
+    (None, "Authentication is required: pass a token in an Authorization: Bearer header or a token parameter"),
+    ("", "Authentication is required: pass a token in an Authorization: Bearer header or a token parameter"),
     ("p.nope", "Invalid token"),
 ])
 def test_resolve_refuses_missing_and_unknown_tokens(registry, token, message):
@@ -79,19 +61,22 @@ def test_resolve_refuses_missing_and_unknown_tokens(registry, token, message):
     assert e.value.message == message and e.value.status == 403
 
 
-def test_access_and_the_two_admin_gates(local, registry):
-    default = registry.default
-    admin, appender = default.tokens.admin.token, default.tokens.by_name("clicks_append").token
-    assert access(request(local.app, query=f"token={appender}")) == (default, default.tokens.by_name("clicks_append"))
-    assert admin_access(request(local.app, {"Authorization": f"Bearer {admin}"}), "no") is default
-    with pytest.raises(Forbidden) as e:
-        admin_access(request(local.app, query=f"token={appender}"), "Truncating needs the admin token")
-    assert e.value.message == "Truncating needs the admin token"
-    assert require_user(request(local.app, query=f"token={registry.user_token}")) is None
-    assert require_user(request(local.app, query=f"token={admin}")) is None
-    with pytest.raises(Forbidden) as e:
-        require_user(request(local.app, query=f"token={appender}"))
-    assert e.value.message == "Managing workspaces needs the user token or the admin token (GET /tokens)"
+def test_ensure_answers_the_one_no_access_403():
+    reader = Grant("r", "p.r", ("PIPES:READ:top_users", "DATASOURCES:READ:clicks"), filters={"clicks": "n > 1"})
+    reader.ensure("read pipe", "top_users")
+    reader.ensure("query", "clicks")
+    reader.ensure("see", "clicks")
+    refusals = []
+    for action, resource in (("read pipe", "kinds"), ("see", "events"), ("query", "clicks_quarantine"), ("append", "clicks")):
+        with pytest.raises(Forbidden) as e:
+            reader.ensure(action, resource, "https://docs")
+        refusals.append((e.value.status, e.value.message, e.value.documentation))
+    assert refusals == [
+        (403, "The token you have provided doesn't have access to the pipe 'kinds'", "https://docs"),
+        (403, "The token you have provided doesn't have access to 'events'", "https://docs"),
+        (403, "The token you have provided doesn't have access to 'clicks_quarantine'", "https://docs"),
+        (403, "The token you have provided doesn't have access to append to 'clicks'", "https://docs"),
+    ]
 
 
 def test_read_all_reads_every_pipe_and_datasource_and_nothing_else():

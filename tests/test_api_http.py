@@ -1,14 +1,13 @@
-"""tblocal.api.http: reading a request's body (bounded, gunzipped) and parameters, on real starlette Requests."""
+"""tblocal.api.http: reading a request's body (bounded, gunzipped) and answering JSON, on real starlette Requests."""
 
 import asyncio
 import gzip
-import json
 
 import pytest
 from starlette.requests import Request
 
-from tblocal.api.http import flag, json_response, read_body, read_params
-from tblocal.errors import BadRequest, TooLarge
+from tblocal.api.http import json_response, read_body
+from tblocal.errors import TooLarge
 
 
 class App:
@@ -56,36 +55,3 @@ def test_read_body_gzip_bomb_is_413():
     with pytest.raises(TooLarge) as e:
         run(read_body(request(gzip.compress(b"\0" * 4096), headers={"Content-Encoding": "gzip"})))
     assert e.value.message == "The decompressed body is larger than the 0 MB limit"
-
-
-def test_read_params_from_query_form_and_json():
-    assert run(read_params(request(method="GET", query="a=1&b=x"))) == {"a": "1", "b": "x"}
-    form = request(b"b=2&c=", query="a=1&b=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert run(read_params(form)) == {"a": "1", "b": "2", "c": ""}
-    body = json.dumps({"b": "3", "n": 4, "l": [1, 2]}).encode()
-    assert run(read_params(request(body, query="a=1", headers={"Content-Type": "application/json"}))) == \
-        {"a": "1", "b": "3", "n": "4", "l": "[1, 2]"}
-
-
-def test_a_bare_body_is_the_raw_key_parameter():
-    """The Forward CLI POSTs SQL longer than 4 KB to /v0/sql as the bare body, with no content type."""
-    sql = "SELECT a, b FROM t WHERE x = 'y&z=1' FORMAT JSON"
-    assert run(read_params(request(sql.encode(), query="release_replacements=true"), raw_key="q")) == \
-        {"release_replacements": "true", "q": sql}
-    assert run(read_params(request(b"q=SELECT+1"), raw_key="q")) == {"q": "SELECT 1"}  # a form holding it: as usual
-
-
-@pytest.mark.parametrize("body, kind, message", [
-    (b"{not json", "application/json", "The body is not valid JSON"),
-    (b"[1, 2]", "application/json", "The JSON body must be an object of parameters"),
-    (b"a=%00", "application/x-www-form-urlencoded", "Parameter 'a' contains a NUL character"),
-])
-def test_read_params_refuses_bad_bodies(body, kind, message):
-    with pytest.raises(BadRequest) as e:
-        run(read_params(request(body, headers={"Content-Type": kind})))
-    assert e.value.message == message
-
-
-def test_flag_reads_true_or_1_in_any_case_and_a_default_when_absent():
-    assert [flag({"x": v}, "x") for v in ("true", "TRUE", "1", "false", "0", "yes", "")] == [True, True, True, False, False, False, False]
-    assert (flag({}, "x"), flag({}, "x", default=True), flag({"x": "false"}, "x", default=True)) == (False, True, False)

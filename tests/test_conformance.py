@@ -1,4 +1,4 @@
-"""Conformance: small Forward projects written from Tinybird's datafile reference (tests/conformance/<feature>),
+"""Conformance: small Forward projects written from Tinybird's datafile reference (conformance/<feature>),
 each built with the real `tb --local build` into its own workspace of one shared tblocal, fed a few rows
 and queried. Expected values follow ClickHouse's and Tinybird's documented semantics.
 """
@@ -15,7 +15,7 @@ from tblocal.launcher import ROOT, ServerProcess
 from tblocal.project import load_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-PROJECTS = ROOT / "tests" / "conformance"
+PROJECTS = ROOT / "conformance"
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def test_unknown_sql_format_is_400():
         formats.by_name("Native")
 
 
-@pytest.mark.parametrize("value, quoted", [(None, 0), ("0", 0), ("1", 1), ("true", 1), (" 1 ", 1), ("yes", 0)])
+@pytest.mark.parametrize("value, quoted", [(None, 0), ("0", 0), ("1", 1), ("true", 1), (" 1 ", 1), ("yes", 1), ("no", 0), ("2", 0)])
 def test_64bit_integers_unquoted_unless_asked(value, quoted):
     params = {} if value is None else {"output_format_json_quote_64bit_integers": value}
     assert formats.output_settings(params) == {

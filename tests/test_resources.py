@@ -1,4 +1,4 @@
-"""A workspace's resources in-process (tblocal/api/resources.py): pipes, data sources, appends and jobs, tokens."""
+"""A workspace's resources in-process (tblocal/api/resources.py, rows.py, jobs.py): pipes, data sources, appends and jobs."""
 
 import json
 import re
@@ -56,19 +56,21 @@ def test_v1_append_is_a_finished_job(local, admin):
     assert get(local, "/v0/datasources/clicks", admin).json()["statistics"]["row_count"] == before + 3
 
 
-def test_v1_append_refuses_urls_and_parquet(local, admin):
-    r = local.post("/v1/datasources/clicks/append", params={"token": admin, "format": "csv", "url": "https://example.com/x.csv"})
-    assert (r.status_code, r.json()["error"]) == (400, "tblocal has no network access: download the file and append it with --file")
+def test_v1_append_refuses_a_url_it_cannot_fetch_and_a_bad_parquet_file(local, admin):
+    before = get(local, "/v0/datasources/clicks", admin).json()["statistics"]["row_count"]
+    r = local.post("/v1/datasources/clicks/append", params={"token": admin, "format": "csv", "url": "file:///etc/passwd"})
+    assert (r.status_code, r.json()["error"]) == (400, "The url must be an http:// or https:// URL: 'file:///etc/passwd'")
     r = local.post("/v1/datasources/clicks/append", params={"token": admin, "format": "parquet"}, content=b"PAR1")
-    assert (r.status_code, r.json()["error"]) == (400, "tblocal appends NDJSON and CSV; convert Parquet files first")
+    assert (r.status_code, r.json()["error"].startswith("The Parquet file could not be read: ")) == (400, True)
+    assert get(local, "/v0/datasources/clicks", admin).json()["statistics"]["row_count"] == before
 
 
 def test_multipart_append_reads_the_field_not_the_framing(local, admin):
     rows = ndjson([click(i, user="multipart") for i in range(4)])
     r = local.post("/v0/datasources", params={"token": admin, "name": "clicks", "mode": "append"}, files={"ndjson": ("x.ndjson", rows)})
     assert (r.json()["successful_rows"], r.json()["quarantined_rows"]) == (4, 0)
-    r = local.post("/v0/datasources", params={"token": admin, "name": "clicks", "mode": "append"}, files={"parquet": ("x", b"x")})
-    assert (r.status_code, r.json()["error"]) == (400, "Send the rows in a multipart field named ndjson or csv")
+    r = local.post("/v0/datasources", params={"token": admin, "name": "clicks"}, data={"mode": "append"}, files={"x": ("x", b"")})
+    assert (r.status_code, r.json()["error"]) == (400, "The body is empty: send NDJSON, CSV or Parquet rows, a file, or url=")
 
 
 def test_truncate_needs_admin_and_empties_the_table(local, admin):
@@ -77,14 +79,6 @@ def test_truncate_needs_admin_and_empties_the_table(local, admin):
     assert (r.status_code, r.json()["error"]) == (403, "Truncating a data source needs the admin token")
     assert local.post("/v0/datasources/clicks_daily_mv/truncate", params={"token": admin}).json() == {}
     assert get(local, "/v0/datasources/clicks_daily_mv", admin).json()["statistics"]["row_count"] == 0
-
-
-def test_tokens_by_id_and_name(local, admin):
-    listed = get(local, "/v0/tokens", admin).json()["tokens"]
-    read = next(t for t in listed if t["name"] == "top_users_read")
-    assert get(local, f"/v0/tokens/{read['id']}", admin).json() == read == get(local, "/v0/tokens/top_users_read", admin).json()
-    assert get(local, "/v0/tokens/nope", admin).status_code == 404
-    assert get(local, "/v0/tokens/top_users_read", read["token"]).status_code == 403
 
 
 def test_example_url_carries_the_token_asked_with(local, admin):

@@ -1,8 +1,7 @@
-"""The HTTP API: the app, its one route table, Tinybird's errors, the request log."""
+"""The HTTP API: the app, its one route table, Tinybird's errors."""
 
 import contextlib
 import logging
-import time
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -10,16 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import write
-from ..errors import ApiError, MethodNotAllowed, NotFound, UriTooLong
+from ..errors import ApiError, MethodNotAllowed, NotFound
 from ..workspaces import Workspaces
 from ..copies import Copies
-from . import copies, dashboard, data, lifecycle, management, resources, tokens
+from . import copies, dashboard, data, deletes, jobs, management, resources, rows, tokens
 from .cors import Cors
 from .http import json_response
+from .middleware import RequestLog, RetryHeaders, UrlLimit
 
 log = logging.getLogger("tblocal")
-MAX_URL_BYTES = 64 * 1024  # longer path + query string: 414, as Tinybird; send long SQL or params in a POST body
 
 
 def _both(path: str, endpoint, methods: list[str]) -> list[Route]:
@@ -54,15 +52,15 @@ ROUTES = [
     Route("/v0/pipes", resources.list_pipes, methods=["GET"]),
     Route("/v1/pipes/{name}.pipe", resources.pipe_datafile, methods=["GET"]),
     Route("/v0/datasources", resources.list_datasources, methods=["GET"]),
-    Route("/v0/datasources", lifecycle.write_v0, methods=["POST"]),
+    Route("/v0/datasources", rows.write_v0, methods=["POST"]),
     Route("/v0/datasources/{name}", resources.get_datasource, methods=["GET"]),
     Route("/v0/datasources/{name}/truncate", resources.truncate_datasource, methods=["POST"]),
-    Route("/v0/datasources/{name}/delete", lifecycle.delete_v0, methods=["POST"]),
-    Route("/v1/datasources/{name}/delete", lifecycle.delete_v1, methods=["POST"]),
-    Route("/v1/datasources/{name}/replace", lifecycle.replace_v1, methods=["POST"]),
-    Route("/v1/datasources/{name}/append", resources.append_v1, methods=["POST"]),
-    Route("/v0/jobs", resources.list_jobs, methods=["GET"]),
-    Route("/v0/jobs/{id}", resources.get_job, methods=["GET"]),
+    Route("/v0/datasources/{name}/delete", deletes.delete_v0, methods=["POST"]),
+    Route("/v1/datasources/{name}/delete", deletes.delete_v1, methods=["POST"]),
+    Route("/v1/datasources/{name}/replace", rows.replace_v1, methods=["POST"]),
+    Route("/v1/datasources/{name}/append", rows.append_v1, methods=["POST"]),
+    Route("/v0/jobs", jobs.list_jobs, methods=["GET"]),
+    Route("/v0/jobs/{id}", jobs.get_job, methods=["GET"]),
     Route("/examples/query.http", resources.example_url, methods=["GET"]),
     # copy pipes: runs, and pausing their schedule
     Route("/v0/pipes/{name}/copy", copies.run_copy, methods=["POST"]),
@@ -81,7 +79,7 @@ ROUTES = [
 ]
 
 
-# ---------------------------------------------------------------- errors, logs, lifecycle
+# ---------------------------------------------------------------- errors
 
 async def api_error(request: Request, exc: ApiError) -> Response:
     return json_response(exc.body(), exc.status, exc.headers)
@@ -98,34 +96,6 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("internal error on %s %s", request.method, request.url.path)
     return json_response({"error": "Internal error; see the tblocal log", "documentation": ""}, 500)
-
-
-class RequestLog:
-    """One log line per request: method, path (never the query string, which may hold a token), status, ms."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), [0]
-        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
-            await write.drain(receive)  # a body sent with the long URL is read first, so the client reads the 414
-            app = json_response(UriTooLong(f"The URL is longer than {MAX_URL_BYTES // 1024} KB: send the parameters in a POST body").body(), 414)
-            log.info("%s %s 414", scope["method"], scope["path"][:200])
-            return await app(scope, receive, send)
-
-        async def send_with_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            ms = (time.perf_counter() - start) * 1000
-            log.info("%s %s %s %.1fms", scope["method"], scope["path"], status[0], ms)
 
 
 def create_app(workspaces: Workspaces) -> Starlette:
@@ -148,6 +118,8 @@ def create_app(workspaces: Workspaces) -> Starlette:
     )
     app.state.workspaces = workspaces
     app.state.copies = Copies(workspaces)
+    app.add_middleware(RetryHeaders)
+    app.add_middleware(UrlLimit)
     app.add_middleware(RequestLog)
     app.add_middleware(Cors)
     return app

@@ -1,4 +1,4 @@
-"""What every route reads from a request: its body (bounded), its parameters; and how it answers JSON."""
+"""A request's body, bounded and gunzipped (params.py reads parameters from it), and JSON answers."""
 
 import json
 
@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import write
-from ..errors import BadRequest, TooLarge
+from ..errors import TooLarge
 
 
 def json_response(data, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -14,15 +14,25 @@ def json_response(data, status: int = 200, headers: dict[str, str] | None = None
     return Response(json.dumps(data, ensure_ascii=False), status, headers=headers, media_type="application/json")
 
 
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", write.EVENTS_DOCS)
+
+
+async def refuse_declared(request: Request, limit: int) -> None:
+    """413 when the request announces a body larger than limit bytes (read first when small enough to, so every
+    client can read the answer)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        if int(declared) <= write.DRAIN_LIMIT_BYTES:
+            await write.drain(request.receive)
+        raise _too_large(limit)
+
+
 async def read_body(request: Request, limit: int | None = None) -> bytes:
     """The body, gunzipped when so encoded; 413 past limit bytes (default: the max_body_bytes setting)."""
     limit = limit or request.app.state.workspaces.settings.max_body_bytes
-    too_large = TooLarge(f"The body is larger than the {limit // (1024 * 1024)} MB limit", write.EVENTS_DOCS)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        if int(declared) <= write.DRAIN_LIMIT_BYTES:  # read it all first, so every client can read the 413
-            await write.drain(request.receive)
-        raise too_large
+    await refuse_declared(request, limit)
+    too_large = _too_large(limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
@@ -30,36 +40,3 @@ async def read_body(request: Request, limit: int | None = None) -> bytes:
             await write.drain(request.receive, len(raw))
             raise too_large
     return write.decode_body(bytes(raw), request.headers.get("content-encoding", ""), limit)
-
-
-async def read_params(request: Request, raw_key: str | None = None) -> dict:
-    """Query string, then a form or JSON body of a POST, as Tinybird reads pipe parameters.
-    raw_key: a body that is not a form holding raw_key is that parameter whole (the CLI POSTs long SQL bare)."""
-    params = dict(request.query_params)
-    if request.method == "POST":
-        body = await read_body(request)
-        kind = request.headers.get("content-type", "")
-        if body and "json" in kind:
-            try:
-                data = json.loads(body)
-            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's parser goes
-                raise BadRequest("The body is not valid JSON") from None
-            if not isinstance(data, dict):
-                raise BadRequest("The JSON body must be an object of parameters")
-            params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()})
-        elif body:
-            from urllib.parse import parse_qsl
-
-            form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-            if raw_key and raw_key not in form and raw_key not in params:
-                form = {raw_key: body.decode("utf-8", errors="replace")}
-            params.update(form)
-    for key, value in params.items():
-        if "\x00" in key or "\x00" in value:
-            raise BadRequest(f"Parameter '{key[:40]}' contains a NUL character")
-    return params
-
-
-def flag(values, name: str, default: bool = False) -> bool:
-    """A boolean parameter as Tinybird reads it: true or 1 (any case); default when absent."""
-    return str(values.get(name, "true" if default else "false")).lower() in ("true", "1")

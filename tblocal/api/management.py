@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import BadRequest, Forbidden
-from ..access import admin_access, require_user
-from .http import flag, json_response
 from ..workspace import Workspace
 from ..workspaces import Record, Workspaces
+from .auth import admin_access, require_user
+from .http import json_response
+from .params import body, read_params
 
 DATAFILE_PART = "data_project://"
 
@@ -26,8 +27,8 @@ def _registry(request: Request) -> Workspaces:
     return request.app.state.workspaces
 
 
-def _admin(request: Request) -> Workspace:
-    return admin_access(request, "This needs the workspace's admin token")
+async def _admin(request: Request) -> Workspace:
+    return await admin_access(request, "This needs the workspace's admin token")
 
 
 def _workspace_json(record: Record, ws: Workspace) -> dict:
@@ -49,26 +50,26 @@ async def list_workspaces(request: Request) -> Response:
     workspace only (tb info lists workspaces with it)."""
     registry = _registry(request)
     try:
-        require_user(request)
+        await require_user(request)
         records = list(registry.records.values())
     except Forbidden:
-        records = [registry.record(_admin(request))]
+        records = [registry.record(await _admin(request))]
     rows = [_workspace_json(r, registry.live[r.id]) for r in records]
     return json_response({"organization_id": registry.organization_id, "workspaces": rows})
 
 
 async def create_workspace(request: Request) -> Response:
-    """A new empty workspace: POST /v1/workspaces?name=..."""
+    """A new empty workspace: POST /v1/workspaces with name= (query string or form, as the SDKs send it)."""
     registry = _registry(request)
-    require_user(request)
-    ws = await registry.create(request.query_params.get("name", ""))
+    await require_user(request)
+    ws = await registry.create((await read_params(request)).get("name", ""))
     return json_response(_workspace_json(registry.record(ws), ws))
 
 
 async def delete_workspace(request: Request) -> Response:
     """Hard delete of a workspace by id or name, its data with it."""
     registry = _registry(request)
-    require_user(request)
+    await require_user(request)
     record = await registry.delete(request.path_params["workspace"])
     return json_response({"id": record.id, "name": record.name, "deleted": True})
 
@@ -77,50 +78,47 @@ async def _datafiles(request: Request) -> dict[str, bytes]:
     """The datafiles of a build or deploy request: multipart parts named data_project://, by relative path."""
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise BadRequest("Send the datafiles as multipart/form-data parts named data_project://")
-    form = await request.form(max_files=10_000, max_fields=10_000)
-    files = {}
-    for name, part in form.multi_items():
-        if name == DATAFILE_PART and hasattr(part, "read"):
-            files[part.filename or ""] = await part.read()
-    await form.close()
-    return files
+    return {part.filename: part.data for part in (await read_params(request)).files if part.field == DATAFILE_PART}
 
 
+@body(limit="max_append_bytes")
 async def build(request: Request) -> Response:
     """tb build: replace the workspace's datafiles; data sources whose datafile changed start empty."""
-    ws = _admin(request)
+    ws = await _admin(request)
     result, outcome = await _registry(request).submit(ws, await _datafiles(request), build=True)
     if result == "failed":
         return json_response({"result": "failed", "errors": outcome["errors"]})
     return json_response({"result": "success", "build": outcome})
 
 
+@body(limit="max_append_bytes")
 async def create_deployment(request: Request) -> Response:
     """tb deploy: check, stage and (auto_promote) promote the datafiles; check=true changes nothing."""
-    ws = _admin(request)
+    ws = await _admin(request)
+    params = await read_params(request)
     result, deployment = await _registry(request).submit(
-        ws, await _datafiles(request), check=flag(request.query_params, "check"), auto=flag(request.query_params, "auto_promote"),
-        destructive=flag(request.query_params, "allow_destructive_operations"))
+        ws, await _datafiles(request), check=params.flag("check"), auto=params.flag("auto_promote"),
+        destructive=params.flag("allow_destructive_operations"))
     return json_response({"result": result, "deployment": deployment})
 
 
 async def list_deployments(request: Request) -> Response:
     """The workspace's deployments, oldest first."""
-    ws = _admin(request)
+    ws = await _admin(request)
     deployments = _registry(request).deployments_of(ws)
-    return json_response({"deployments": deployments.listed(flag(request.query_params, "include_deleted"))})
+    return json_response({"deployments": deployments.listed((await read_params(request)).flag("include_deleted"))})
 
 
 async def get_deployment(request: Request) -> Response:
     """One deployment (deleted ones too)."""
-    ws = _admin(request)
+    ws = await _admin(request)
     deployments = _registry(request).deployments_of(ws)
     return json_response({"deployment": deployments.get(request.path_params["id"])})
 
 
 async def promote_deployment(request: Request) -> Response:
     """tb deployment promote: the staged deployment goes live."""
-    ws = _admin(request)
+    ws = await _admin(request)
     registry = _registry(request)
     item = registry.deployments_of(ws).get(request.path_params["id"])
     return json_response({"deployment": await registry.promote(ws, item)})
@@ -128,7 +126,7 @@ async def promote_deployment(request: Request) -> Response:
 
 async def discard_deployment(request: Request) -> Response:
     """tb deployment discard: delete a staged deployment."""
-    ws = _admin(request)
+    ws = await _admin(request)
     deployments = _registry(request).deployments_of(ws)
     item = deployments.get(request.path_params["id"])
     async with deployments.lock:
