@@ -218,6 +218,6 @@ bench-deps: setup
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 
-## bench: generate BENCH_EVENTS events, compare tblocal with plain chDB; bench/out/bench.{json,png}
+## bench: generate BENCH_EVENTS events, compare tblocal with plain chDB; bench/out/bench.{json,png,md}
 bench: bench-deps
-	$(BIN)/python scripts/bench.py --events $(BENCH_EVENTS) $(BENCH_ARGS)
+	PYTHONPATH=scripts $(BIN)/python -m benchmark --events $(BENCH_EVENTS) $(BENCH_ARGS)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from benchmark.stats import percentile
 from tblocal.launcher import ROOT, ServerProcess
 
 
@@ -26,13 +27,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main(argv=None) -> int:
@@ -143,9 +137,9 @@ def soak(args, url: str, token: str, pid: int) -> int:
         "seconds": round(duration, 1),
         "requests": requests_made[0],
         "errors": len(errors),
-        "p50_ms": round(pct(everything, 50) * 1000, 1),
-        "p99_ms": round(pct(everything, 99) * 1000, 1),
-        "p99_ms_by_kind": {k: round(pct(v, 99) * 1000, 1) for k, v in sorted(latencies.items())},
+        "p50_ms": round(percentile(everything, 50) * 1000, 1),
+        "p99_ms": round(percentile(everything, 99) * 1000, 1),
+        "p99_ms_by_kind": {k: round(percentile(v, 99) * 1000, 1) for k, v in sorted(latencies.items())},
         "requests_by_kind": {k: len(v) for k, v in sorted(latencies.items())},
         "rss_start_mb": round(rss_start / 1024, 1),
         "rss_end_mb": round(rss_end / 1024, 1),

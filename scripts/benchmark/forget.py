@@ -1,6 +1,6 @@
 """What `make forget-user` costs: users forgotten one by one from a tblocal holding N events.
 
-    .venv/bin/python scripts/bench_forget_user.py --events-file events.ndjson [--users 3]
+    cd scripts && ../.venv/bin/python -m benchmark.forget --events-file events.ndjson [--users 3]
 loads the file into a fresh tblocal first; `make bench` calls measure() on its own loaded server
 (skip with --skip-forget). Prints JSON: events, load seconds, and per user its events, months and
 seconds, with the median.
@@ -9,16 +9,14 @@ seconds, with the median.
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import forget_user
+from tblocal.launcher import ServerProcess
 
-import forget_user  # noqa: E402
-from tblocal.launcher import ROOT, ServerProcess  # noqa: E402
+from . import ROOT
 
 
 def measure(host: str, token: str, users: int = 3) -> dict:

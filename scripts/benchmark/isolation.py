@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Endpoint isolation: endpoint p90 idle, then while six heavy /v0/sql queries run.
 
 For a global endpoint (content_engagement, the endpoints' token) and a per-user one
@@ -7,16 +6,12 @@ then under load: six client threads keep one heavy Query API query each in fligh
 that runs to the query time limit); idle and loaded alternate in rounds. Reports p50/p90/max per case, the p90 ratio loaded/idle
 (goal <= 3x), and what the heavy queries got back (408 at the time limit, 429 past their share).
 
-    .venv/bin/python scripts/bench_isolation.py                  # fixtures/, its own server
-    .venv/bin/python scripts/bench_isolation.py --url URL --token ADMIN   # a server with data
+    cd scripts && ../.venv/bin/python -m benchmark.isolation                  # fixtures/, its own server
+    cd scripts && ../.venv/bin/python -m benchmark.isolation --url URL --token ADMIN   # a server with data
 """
-
-from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -24,22 +19,16 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-from tblocal.launcher import ServerProcess  # noqa: E402
-from user_token import mint  # noqa: E402
+from . import ROOT, reports
+from .stats import summary
+from tblocal.launcher import ServerProcess
+from user_token import mint
 
 HEAVY_CLIENTS = 6
 GOAL_RATIO = 3.0
 # CPU-bound and long: every pair of events, hashed; it runs until the query time limit (408).
 HEAVY_SQL = ("SELECT count() AS n FROM user_events AS a CROSS JOIN user_events AS b "
              "WHERE cityHash64(a.event_id, b.event_id) % 1000 = 7")
-
-
-def pct(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def timed_calls(session: requests.Session, url: str, params: dict, token: str, seconds: float, min_calls: int) -> list[float]:
@@ -51,7 +40,7 @@ def timed_calls(session: requests.Session, url: str, params: dict, token: str, s
         r = session.get(url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=120)
         out.append((time.perf_counter() - t) * 1000)
         if r.status_code != 200:
-            raise SystemExit(f"bench_isolation: {url} -> {r.status_code} {r.text[:300]}")
+            raise SystemExit(f"bench: isolation: {url} -> {r.status_code} {r.text[:300]}")
     return out
 
 
@@ -84,11 +73,6 @@ class HeavyLoad:
         self.stopping.set()
         for t in self.threads:
             t.join()
-
-
-def summary(ms: list[float]) -> dict:
-    """Calls, p50, p90 and max in milliseconds."""
-    return {"calls": len(ms), "p50_ms": round(statistics.median(ms), 2), "p90_ms": round(pct(ms, 90), 2), "max_ms": round(max(ms), 2)}
 
 
 def run(base: str, admin: str, seconds: float = 12.0, rounds: int = 3, min_calls: int = 10) -> dict:
@@ -124,15 +108,6 @@ def run(base: str, admin: str, seconds: float = 12.0, rounds: int = 3, min_calls
     return result
 
 
-def print_result(result: dict, out=sys.stderr) -> None:
-    """The table, on out."""
-    print(f"isolation: endpoint p90 idle vs {result['heavy_clients']} heavy /v0/sql queries (goal <= {result['goal_ratio_max']}x); "
-          f"heavy queries answered {result['heavy_statuses']}", file=out)
-    for name, c in result["cases"].items():
-        print(f"  {name:<38} idle p90 {c['idle']['p90_ms']:8.2f} ms   loaded p90 {c['loaded']['p90_ms']:8.2f} ms "
-              f"(max {c['loaded']['max_ms']:.0f})   x{c['ratio_p90']:<6} {'ok' if c['met'] else 'MISSED'}", file=out)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", help="a running tblocal (default: start one on fixtures/)")
@@ -150,7 +125,7 @@ def main(argv=None) -> None:
                 result = run(server.url, server.admin_token, args.seconds, args.rounds)
             finally:
                 server.stop()
-    print_result(result)
+    reports.print_isolation(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
 

@@ -1,7 +1,8 @@
--- The naive SQL of each endpoint's contract (docs/endpoints.md, one section per endpoint), straight on the raw
--- user_events table: one GROUP BY over the filtered events, no materialized view.
--- scripts/bench.py runs these in plain chDB and compares their time (and their first rows)
--- with the endpoints'. {filters} is the call's WHERE (dates, user_id, platform...), {t0}
+-- The naive SQL of each endpoint's contract (docs/endpoints.md, one section per endpoint), straight on a
+-- raw copy of user_events: one GROUP BY over the filtered events, no materialized view.
+-- `make bench` runs these in plain chDB and compares their time (and their first rows) with the
+-- endpoints'. {table} is user_events_by_user (keyed user_id, timestamp) for a call with user_id,
+-- else user_events (tblocal's key); {filters} the call's WHERE (dates, user_id, platform...), {t0}
 -- end_date or the latest filtered timestamp, {key}/{key_expr} the `by` key of affinity,
 -- {having}/{order} content_engagement's event_type ranking. Default weights and limits.
 
@@ -19,7 +20,7 @@ SELECT
         (multiIf(event_type = 'view', 1, event_type = 'click', 2, event_type = 'like', 3, 4) + duration / 60)
         * pow(0.5, dateDiff('day', toDate(timestamp), toDate({t0})) / 30), 0)), 4) AS affinity_score,
     max(timestamp) AS last_interaction
-FROM user_events
+FROM {table}
 WHERE {filters}
 GROUP BY user_id, {key}
 ORDER BY affinity_score DESC, user_id ASC, {key} ASC
@@ -37,7 +38,7 @@ SELECT
     round(if(impressions = 0, 0, clicks / impressions), 4) AS ctr,
     round(if(impressions = 0, 0, (clicks + likes + shares) / impressions), 4) AS engagement_rate,
     round(avg(duration), 2) AS avg_duration
-FROM user_events
+FROM {table}
 WHERE recommendation_id != '' AND {filters}
 GROUP BY algorithm
 ORDER BY impressions DESC, algorithm ASC
@@ -61,7 +62,7 @@ SELECT
     countIf(event_type = 'share') AS shares,
     round(if(unique_content = 0, 0, events / unique_content), 4) AS interaction_depth,
     round(entropy(content_id), 4) AS content_diversity
-FROM user_events
+FROM {table}
 WHERE {filters}
 GROUP BY session_id, user_id, platform, device
 ORDER BY session_start DESC, session_id ASC, user_id ASC, platform ASC, device ASC
@@ -82,7 +83,7 @@ SELECT
     round(if(views = 0, 0, (clicks + likes + shares) / views), 4) AS engagement_rate,
     min(timestamp) AS first_event,
     max(timestamp) AS last_event
-FROM user_events
+FROM {table}
 WHERE {filters}
 GROUP BY content_id
 {having}
@@ -103,7 +104,7 @@ SELECT
     min(timestamp) AS first_seen,
     max(timestamp) AS last_seen,
     if(clicks + likes + shares > 0, 1, 0) AS converted
-FROM user_events
+FROM {table}
 WHERE recommendation_id != '' AND {filters}
 GROUP BY user_id, recommendation_id
 ORDER BY last_seen DESC, recommendation_id ASC, user_id ASC

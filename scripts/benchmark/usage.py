@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What recording the service data sources costs: tblocal with TBLOCAL_RECORD_USAGE=1 against =0, same run.
 
 Two servers run side by side, one per mode (fresh data dirs), and every request goes to both in
@@ -10,12 +9,10 @@ requests) and of each case's p50, and the ratios on/off. Targets: ingest >= 0.95
 p50 <= 1.05x. Also measured, in-process and so with far less noise: the microseconds a call spends
 recording itself, and those the writer thread spends per recorded row.
 
-`make bench` runs it on each size (scripts/bench.py); alone, at a small scale:
+`make bench` runs it on each size (sizes.py); alone, at a small scale:
 
-    .venv/bin/python scripts/bench_usage.py --events 200000 --usage-rounds 3
+    cd scripts && ../.venv/bin/python -m benchmark.usage --events 200000 --usage-rounds 3
 """
-
-from __future__ import annotations
 
 import argparse
 import dataclasses
@@ -27,14 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402
+from . import ROOT, reports
+from .servers import Server
+from .stats import percentile
+from .workload import batches, cases, ensure_data, sample_users
 
 MODES = {"on": "1", "off": "0"}
 CASES = ("content_global", "recperf_global", "sessions_user", "affinity_user", "userrecs_user")
-TARGETS = {"ingest_ratio_min": 0.95, "endpoint_p50_ratio_max": 1.05}
 
 
 def paired(servers: dict, i: int, send) -> dict[str, float]:
@@ -50,7 +47,7 @@ def paired(servers: dict, i: int, send) -> dict[str, float]:
 
 def one_round(path: Path, args, cases: list[dict], round_no: int) -> dict:
     """A new pair of servers: ingest rows/s and each case's p50, per mode."""
-    servers = {mode: bench.Server(Path(args.data) / f"tblocal-usage-{mode}", Path(args.out) / f"server-usage-{mode}-{round_no}.log",
+    servers = {mode: Server(Path(args.data) / f"tblocal-usage-{mode}", Path(args.out) / f"server-usage-{mode}-{round_no}.log",
                                   env={"TBLOCAL_RECORD_USAGE": flag}).start() for mode, flag in MODES.items()}
     try:
         headers = {"Authorization": f"Bearer {servers['on'].token}", "Content-Encoding": "gzip"}
@@ -64,7 +61,7 @@ def one_round(path: Path, args, cases: list[dict], round_no: int) -> dict:
                     raise SystemExit(f"bench: usage ingest -> {status} {out[:300]!r}")
             return send
 
-        for i, chunk in enumerate(bench.batches(path, args.batch_rows)):
+        for i, chunk in enumerate(batches(path, args.batch_rows)):
             rows += chunk.count(b"\n")
             for mode, ms in paired(servers, i, post(gzip.compress(chunk, compresslevel=1))).items():
                 spent[mode] += ms
@@ -73,12 +70,7 @@ def one_round(path: Path, args, cases: list[dict], round_no: int) -> dict:
         p50 = {mode: {} for mode in MODES}
         for case in cases:
             def get(i, case=case):
-                def send(server):
-                    query = f"/v0/pipes/{case['pipe']}.json?" + urlencode(bench.case_params(case, i))
-                    status, out = server.request("GET", query, None, {"Authorization": f"Bearer {server.token}"})
-                    if status != 200:
-                        raise SystemExit(f"bench: {case['name']} -> {status} {out[:300]!r}")
-                return send
+                return lambda server: server.call(case, i)
 
             for i in range(2):  # warm-up
                 paired(servers, i, get(i))
@@ -87,7 +79,7 @@ def one_round(path: Path, args, cases: list[dict], round_no: int) -> dict:
                 for mode, t in paired(servers, i, get(i)).items():
                     ms[mode].append(t)
             for mode in MODES:
-                p50[mode][case["name"]] = round(bench.pct(ms[mode], 50), 3)
+                p50[mode][case["name"]] = round(percentile(ms[mode], 50), 3)
             print(f"  usage {case['name']:<26} p50 on {p50['on'][case['name']]:8.2f} ms, off {p50['off'][case['name']]:8.2f} ms",
                   file=sys.stderr, flush=True)
     finally:
@@ -99,7 +91,8 @@ def one_round(path: Path, args, cases: list[dict], round_no: int) -> dict:
 def cost_per_call(calls: int = 20_000) -> dict:
     """µs per call on the request path with recording on and off, and µs per row of the writer thread
     (in a subprocess: chDB opens one data dir per process)."""
-    done = subprocess.run([sys.executable, __file__, "_cost", str(calls)], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-m", "benchmark.usage", "_cost", str(calls)], cwd=ROOT / "scripts",
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -111,7 +104,7 @@ def _cost(calls: int) -> None:
     from tblocal.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace(Settings.from_env(environ={}, data_dir=Path(tmp), project=bench.ROOT))
+        ws = Workspace(Settings.from_env(environ={}, data_dir=Path(tmp), project=ROOT))
         scope = {"type": "http", "method": "GET", "path": "/v0/pipes/content_engagement.json", "root_path": "",
                  "query_string": b"limit=10&token=p.x", "headers": [(b"host", b"127.0.0.1:7181"), (b"user-agent", b"bench")],
                  "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 7181), "scheme": "http"}
@@ -148,24 +141,8 @@ def run(path: Path, args, case_list: list[dict]) -> dict:
             "endpoint_p50_ratio": round(statistics.median(cases.values()), 3), "endpoint_p50_ratio_by_case": cases}
 
 
-def verdicts(usage: dict) -> list[dict]:
-    """The two targets, as scripts/bench.py lists its own."""
-    m = usage["median"]
-    return [
-        {"target": "batch ingest with usage recording >= 0.95x recording off",
-         "value": f"{m['on']['rows_per_s']:,.0f} vs {m['off']['rows_per_s']:,.0f} rows/s (medians of {len(usage['rounds'])} rounds)",
-         "ratio": usage["ingest_ratio"], "met": usage["ingest_ratio"] >= TARGETS["ingest_ratio_min"]},
-        {"target": "endpoint p50 with usage recording <= 1.05x recording off (median over cases)",
-         "value": ", ".join(f"{k} {v}x" for k, v in usage["endpoint_p50_ratio_by_case"].items()),
-         "ratio": usage["endpoint_p50_ratio"], "met": usage["endpoint_p50_ratio"] <= TARGETS["endpoint_p50_ratio_max"]},
-        {"target": "(info) in-process: µs per call recording off / on; µs per row of the writer thread",
-         "value": f"{usage['cost']['call_us_off']} / {usage['cost']['call_us_on']} µs; {usage['cost']['writer_us_per_row']} µs",
-         "ratio": None, "met": True},
-    ]
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """This bench's options, shared with scripts/bench.py."""
+    """This bench's options, shared with `make bench`."""
     p.add_argument("--usage-rounds", type=int, default=3, help="alternating rounds of recording on/off (0 = skip)")
 
 
@@ -176,20 +153,20 @@ def main(argv=None) -> None:
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--batch-rows", type=int, default=10_000)
     p.add_argument("--reps", type=int, default=40)
-    p.add_argument("--data", default=str(bench.ROOT / "bench" / "data"))
-    p.add_argument("--out", default=str(bench.ROOT / "bench" / "out"))
+    p.add_argument("--data", default=str(ROOT / "bench" / "data"))
+    p.add_argument("--out", default=str(ROOT / "bench" / "out"))
     add_arguments(p)
     args = p.parse_args(argv)
     Path(args.data).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    path = bench.ensure_data(args.events, args)
-    usage = run(path, args, bench.cases(bench.sample_users(path)))
+    path = ensure_data(args.data, args.events, args.seed, args.days)
+    usage = run(path, args, cases(sample_users(path)))
     print(f"\nusage recording at {args.events:,} events, {args.usage_rounds} alternating rounds (medians):")
     for mode in MODES:
         m = usage["median"][mode]
         print(f"  recording {mode:<3}: ingest {m['rows_per_s']:,.0f} rows/s; p50 ms "
               + ", ".join(f"{k} {v:.2f}" for k, v in m["p50_ms"].items()))
-    for v in verdicts(usage):
+    for v in reports.usage_verdicts(usage):
         ratio = "" if v["ratio"] is None else f" ({v['ratio']}x)"
         print(f"  [{'met' if v['met'] else 'NOT met'}] {v['target']}: {v['value']}{ratio}")
 
