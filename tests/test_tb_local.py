@@ -252,7 +252,8 @@ def test_logs_show_the_fixture_load_and_a_truncate(server, tmp_path):
     assert sorted((r["source"], r["data"].get("event_type") or r["data"]["job_type"]) for r in logs["data"]) == [
         ("tinybird.datasources_ops_log", "append"), ("tinybird.datasources_ops_log", "truncate"), ("tinybird.jobs_log", "import")], (
         logs, sql(server, token, "SELECT job_id, status, toString(created_at) AS c, toString(updated_at) AS u FROM tinybird.jobs_log"),
-        sql(server, token, "SELECT toString(timestamp) AS t, event_type FROM tinybird.datasources_ops_log"), time.time())
+        sql(server, token, "SELECT toString(timestamp) AS t, event_type FROM tinybird.datasources_ops_log"), time.time(),
+        [line for line in server.log_path.read_text().splitlines() if "WARNING" in line or "Error" in line][-20:])
     printed = tb(server, project, "logs", "--source", "tinybird.datasources_ops_log").stdout
     assert re.search(rf"\| tinybird\.datasources_ops_log \| append +\| user_events \| ok +\| [\d,.]+ ms +\| rows: {FIXTURE_ROWS:,} rows", printed), printed
     assert re.search(r"\| tinybird\.datasources_ops_log \| truncate \| user_events \| ok +\| [\d,.]+ ms", printed), printed
