@@ -33,6 +33,10 @@ EMPTY = ("kafka_ops_log", "sinks_ops_log", "llm_usage")
 TABLES = RECORDED + EMPTY
 # pipe_stats_rt keeps 7 days, as the Forward docs say (the package's list says 3 months).
 TTL = {"pipe_stats_rt": "start_datetime + toIntervalDay(7)"}
+# jobs_log is keyed by job alone, not by its DateTime64 created_at: chDB's index analysis (ClickHouse 26.9) turns
+# `created_at < <a DateTime>` into a whole-second range and prunes a row stamped within the second before the
+# bound, so `tb logs` (which compares with parseDateTimeBestEffort) missed jobs. The columns are Tinybird's.
+KEYS = {"jobs_log": {"engine": "ReplacingMergeTree", "sorting_key": "job_id"}}
 QUERY_API = "query_api"  # pipe_id and pipe_name of a Query API (/v0/sql) call, as on Tinybird
 FLUSH_S = 5.0  # longest a record waits to be written (unless read first): fewer, larger INSERTs and parts
 MAX_QUEUED_ROWS = 100_000  # past this, new rows are dropped (and counted) rather than grow memory
@@ -50,7 +54,7 @@ def definitions() -> dict[str, dict]:
 
 def _create_table(db: str, name: str, spec: dict) -> str:
     columns = ", ".join(f"{quote_ident(c['name'])} {c['type']}" for c in spec["columns"])
-    engine = spec["engine"]
+    engine = KEYS.get(name, spec["engine"])
     sql = f"CREATE TABLE IF NOT EXISTS {db}.{name} ({columns}) ENGINE = {engine['engine']} ORDER BY ({engine['sorting_key']})"
     if engine.get("partition_key"):
         sql += f" PARTITION BY {engine['partition_key']}"

@@ -264,3 +264,15 @@ def test_rows_are_stamped_when_the_operation_happened_never_in_a_later_second(ws
     jobs = ws.rows("SELECT toUnixTimestamp64Milli(created_at) AS created, toUnixTimestamp64Milli(updated_at) AS updated "
                    "FROM tinybird.jobs_log")
     assert len(jobs) == 1 and int(before * 1000) <= jobs[0]["created"] <= jobs[0]["updated"] <= int(after * 1000), (before, jobs, after)
+
+
+def test_tb_logs_bounds_find_a_job_stamped_in_the_second_before_them(ws):
+    """`tb logs` asks for created_at within whole-second bounds (parseDateTimeBestEffort): a job stamped at x.5 s
+    is inside [x, x+1), whatever the engine's index analysis does with a DateTime64 key."""
+    job = ws.local.post("/v1/datasources/clicks/append", params={"format": "ndjson", "token": ws.admin},
+                        content=ndjson([click(1)])).json()
+    created = ws.rows("SELECT toUnixTimestamp(created_at) AS s FROM tinybird.jobs_log")[0]["s"]
+    iso = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s))  # noqa: E731
+    found = ws.rows(f"SELECT job_id FROM tinybird.jobs_log WHERE created_at >= parseDateTimeBestEffort('{iso(created)}') "
+                    f"AND created_at < parseDateTimeBestEffort('{iso(created + 1)}')")
+    assert found == [{"job_id": job["id"]}]
