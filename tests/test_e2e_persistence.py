@@ -95,7 +95,7 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
     sent: list[str] = []
     wrong: list = []  # answers other than a full acknowledgement, while the server was up
     lock = threading.Lock()
-    stop = threading.Event()
+    stop, killing = threading.Event(), threading.Event()
     batch = 20
 
     def writer(n: int) -> None:
@@ -109,10 +109,14 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
             try:
                 r = session.post(f"{url}/v0/events", params={"name": "clicks", "wait": "true", "token": token},
                                  data=ndjson([{"id": i, "user": f"w{n}", "ts": "2024-01-01 00:00:00"} for i in ids]), timeout=10)
-            except requests.RequestException:
-                return  # the server was killed under this request: not acknowledged
+                answer = r.json()
+            except (requests.RequestException, ValueError) as e:
+                if not killing.is_set():
+                    with lock:
+                        wrong.append(("no full answer", repr(e)[:200]))
+                return  # after the kill: the server died under this request (maybe mid-answer), not acknowledged
             with lock:
-                if r.status_code == 200 and r.json() == {"successful_rows": batch, "quarantined_rows": 0}:
+                if r.status_code == 200 and answer == {"successful_rows": batch, "quarantined_rows": 0}:
                     acked.extend(ids)
                 else:
                     wrong.append((r.status_code, r.text[:200]))
@@ -124,6 +128,7 @@ def test_acknowledged_rows_survive_kill_9_exactly_once(tmp_path):
         deadline = time.monotonic() + 20
         while len(acked) < 30 * batch and time.monotonic() < deadline:
             time.sleep(0.01)
+        killing.set()
         server.kill()  # SIGKILL while the writers still have requests in flight
     finally:
         stop.set()
