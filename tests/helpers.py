@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import requests
@@ -18,6 +19,18 @@ from tblocal.pipes import Renderer
 from tblocal.project import Project, load_project
 
 TEST_PROJECT = Path(__file__).resolve().parent / "project"
+HANG_S = 60  # how long a test waits for a condition before calling it a hang: never a speed target
+
+
+def wait_until(predicate, timeout: float, what: str):
+    """predicate()'s first true value, asked every 0.1 s; AssertionError naming what after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 TB = Path(sys.executable).parent / "tb"
 
 

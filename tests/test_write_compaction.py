@@ -4,6 +4,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from helpers import HANG_S
 from tblocal.write.compaction import compact, fragmented_partitions
 from tblocal.write import Ingestor
 from tblocal.project import Project
@@ -58,7 +59,7 @@ def test_ingestor_compacts_once_writes_pause(engine):
 
     async def run():
         await ingestor.start()
-        deadline = time.monotonic() + 60  # only stops a hang: compaction's timing is not what is tested
+        deadline = time.monotonic() + HANG_S  # compaction's timing is not what is tested
         while fragmented_partitions(engine, "compact_idle") and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         await ingestor.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from helpers import HANG_S, wait_until
 from tblocal.launcher import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.e2e]
@@ -148,19 +149,6 @@ def check_all_or_nothing(server: ServerProcess, token: str, ledger: Ledger, quar
         assert views[view] == source, f"{view} totals {views[view]} != data source {source}"
     assert source["rows"] == sum(n for req, n in ledger.acked.items() if req not in quarantined)
     return {"source": source, "views": views, "quarantine_rows": sum(q.values())}
-
-
-HANG_S = 60  # how long a wait below may last before it is called a hang: never a speed target
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def healthy(server: ServerProcess) -> bool:
